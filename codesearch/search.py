@@ -1,0 +1,139 @@
+"""Search an index: the library API that the CLI, the TUI and editors call.
+
+    from codesearch import Searcher
+    with Searcher.open("path/to/repo") as searcher:
+        for hit in searcher.search("retry an HTTP request with backoff", languages=["python"]):
+            print(hit.path, hit.start_line, hit.symbol, hit.score)
+
+One `Searcher` loads the model once and answers many queries; it is safe to call
+from several threads. Dense and lexical candidates are fused inside one Qdrant
+query (reciprocal rank fusion by default).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pathspec
+
+from codesearch import sparse
+from codesearch.config import Config
+from codesearch.embed import Encoder, read_model_info, resolve_model_path
+from codesearch.errors import UserError
+from codesearch.indexer import check_model
+from codesearch.locate import find_root, open_store, resolve_config
+from codesearch.store import Filters, Store
+
+SNIPPET_LINES = 3
+
+
+@dataclass(frozen=True)
+class Hit:
+    path: str
+    start_line: int
+    end_line: int
+    symbol: str
+    kind: str
+    language: str
+    score: float
+    snippet: str
+    code: str
+    parent: str = ""
+    signature: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def snippet_of(code: str, lines: int = SNIPPET_LINES) -> str:
+    """The first few non-blank lines of a chunk: usually its signature and docstring."""
+    kept = [line.rstrip() for line in code.splitlines() if line.strip()]
+    return "\n".join(kept[:lines])
+
+
+class Searcher:
+    def __init__(self, root: Path, config: Config, store: Store, encoder: Encoder | None = None):
+        self.root = root
+        self.config = config
+        self.store = store
+        self._lock = threading.Lock()
+        meta = store.read_meta()
+        if not meta:
+            raise UserError(f"no index for {root}: run 'codesearch index {root}' first")
+        self.meta = meta
+        if encoder is None:
+            info = read_model_info(resolve_model_path(config.model.name), config.model.max_length)
+            check_model(meta, info)
+            encoder = Encoder(info, device=config.model.device, precision=config.model.precision,
+                              batch_tokens=config.model.batch_tokens)
+        else:
+            check_model(meta, encoder.info)
+        self.encoder = encoder
+        self._paths: list[str] | None = None
+        self._paths_generation = None
+
+    @classmethod
+    def open(cls, path: str | Path = ".", config_path: str | Path | None = None,
+             encoder: Encoder | None = None) -> Searcher:
+        """Open the index of the repository at (or around) `path`."""
+        start = Path(path)
+        if not start.exists():
+            raise UserError(f"path {start} does not exist")
+        root = find_root(start if start.is_dir() else start.parent)
+        config = resolve_config(root, Path(config_path) if config_path else None)
+        return cls(root, config, open_store(root, config), encoder)
+
+    def search(self, query: str, limit: int | None = None, languages: list[str] | None = None,
+               kinds: list[str] | None = None, glob: str | None = None,
+               fusion: str | None = None) -> list[Hit]:
+        """Best chunks for `query`, best first. `glob` is gitignore-style (`src/**`, `*.go`)."""
+        query = query.strip()
+        if not query:
+            return []
+        cfg = self.config.search
+        fusion = fusion or cfg.fusion
+        filters = Filters(languages=list(languages or []), kinds=list(kinds or []),
+                          paths=self._glob_paths(glob) if glob else None)
+        if filters.empty_result():
+            return []
+        with self._lock:
+            dense = None
+            if fusion != "sparse":
+                dense = self.encoder.encode_queries([query])[0]
+            lexical = sparse.query_vector(query) if fusion != "dense" else None
+            scored = self.store.query(dense, lexical, filters, limit or cfg.limit, fusion,
+                                      cfg.candidates, cfg.rrf_k)
+        return [_hit(s.payload, s.score) for s in scored]
+
+    def _glob_paths(self, glob: str) -> list[str]:
+        """Resolve a glob against the indexed paths; Qdrant then filters on exact values."""
+        with self._lock:
+            generation = (self.store.read_meta() or {}).get("generation")
+            if self._paths is None or generation != self._paths_generation:
+                self._paths = self.store.paths()
+                self._paths_generation = generation
+            paths = self._paths
+        spec = pathspec.GitIgnoreSpec.from_lines([glob])
+        return [p for p in paths if spec.match_file(p)]
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Searcher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _hit(payload: dict, score: float) -> Hit:
+    code = payload.get("code", "")
+    return Hit(
+        path=payload["path"], start_line=int(payload["start_line"]),
+        end_line=int(payload["end_line"]), symbol=payload.get("symbol", ""),
+        kind=payload.get("kind", ""), language=payload.get("language", ""), score=float(score),
+        snippet=snippet_of(code), code=code, parent=payload.get("parent", ""),
+        signature=payload.get("signature", ""),
+    )

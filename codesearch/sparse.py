@@ -1,0 +1,69 @@
+"""Code-aware lexical vectors for Qdrant's sparse index.
+
+Identifiers are split the way people search for them: `parseHTTPResponse` and
+`parse_http_response` both yield `parse`, `http`, `response`, and keep the whole
+identifier too, so an exact identifier query ranks its definition first. Token ids
+are a stable 31-bit hash (no vocabulary to store or keep in sync); Qdrant applies
+IDF itself through the collection's `Modifier.IDF`, so we only send term weights.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
+# Splits camelCase, PascalCase, ACRONYMWords and digit runs inside an identifier.
+_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+# Function words that carry no meaning in a search query; code keywords are kept
+# because "async", "yield" or "class" can be exactly what someone looks for.
+STOPWORDS = frozenset(
+    ["a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "is", "are", "be", "by", "with", "as", "at", "it", "its", "this", "that", "how", "do", "does", "i", "you", "we", "can", "from", "into", "using", "use", "way", "get"]
+)
+_MAX_TOKEN_LEN = 40
+
+
+@dataclass(frozen=True)
+class SparseVector:
+    indices: list[int]
+    values: list[float]
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased search tokens: whole identifiers plus their camel/snake parts."""
+    out: list[str] = []
+    for word in _WORD.findall(text):
+        if len(word) > _MAX_TOKEN_LEN:
+            continue
+        parts = [p for piece in word.split("_") for p in _PART.findall(piece)]
+        whole = word.strip("_").lower()
+        if len(parts) != 1 and whole:
+            out.append(whole)
+        out.extend(p.lower() for p in parts)
+    return [t for t in out if t not in STOPWORDS and (len(t) > 1 or t.isdigit())]
+
+
+def token_id(token: str) -> int:
+    return zlib.crc32(token.encode("utf-8")) & 0x7FFFFFFF
+
+
+def _vector(counts: Counter[str], weight) -> SparseVector:
+    merged: dict[int, float] = {}
+    for tok, n in counts.items():
+        idx = token_id(tok)
+        merged[idx] = merged.get(idx, 0.0) + weight(n)  # hash collisions add up
+    indices = sorted(merged)
+    return SparseVector(indices, [merged[i] for i in indices])
+
+
+def document_vector(text: str) -> SparseVector:
+    """Term weights for a chunk: sub-linear in term frequency (1 + ln tf)."""
+    return _vector(Counter(tokens(text)), lambda n: 1.0 + math.log(n))
+
+
+def query_vector(text: str) -> SparseVector:
+    """Each distinct query term counts once; IDF (applied by Qdrant) ranks them."""
+    return _vector(Counter(tokens(text)), lambda n: 1.0)
