@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per hit")
     p.add_argument("--config", type=Path, help="TOML config (default: the index's own)")
 
+    p = sub.add_parser("tui", help="interactive search in the terminal")
+    p.add_argument("path", nargs="?", default=".", help="repository (default: the one around .)")
+    p.add_argument("--config", type=Path, help="TOML config (default: the index's own)")
+
     p = sub.add_parser("status", help="what is indexed, with which model, and what changed since")
     p.add_argument("path", nargs="?", default=".")
     p.add_argument("--config", type=Path)
@@ -61,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"index": cmd_index, "search": cmd_search, "status": cmd_status}[args.command](args)
+        commands = {"index": cmd_index, "search": cmd_search, "status": cmd_status, "tui": cmd_tui}
+        return commands[args.command](args)
     except UserError as err:
         print(f"codesearch: error: {err}", file=sys.stderr)
         return EXIT_ERROR
@@ -230,3 +235,12 @@ def cmd_status(args) -> int:
         for p in paths[:20]:
             print(f"    {label:8}{p}")
     return EXIT_FOUND
+
+
+def cmd_tui(args) -> int:
+    from codesearch.tui import run_tui
+
+    path = Path(args.path)
+    if not path.exists():
+        raise UserError(f"path {path} does not exist")
+    return run_tui(path, args.config)

@@ -188,6 +188,8 @@ class Indexer:
         for path in plan.gone:
             store.delete_path(path)
         s.files_deleted = len(plan.gone)
+        if s.files_indexed or s.files_deleted:
+            store.optimize()
         s.chunks_total = store.count()
         s.stage_seconds["store"] += time.perf_counter() - t
         meta.update(complete=True, indexed_at=datetime.now(UTC).isoformat(timespec="seconds"),
