@@ -1,0 +1,122 @@
+"""sparse.py: code-aware lexical tokens and their weights."""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from codesearch import sparse
+from codesearch.sparse import STOPWORDS, document_vector, query_vector, token_id, tokens
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("parseHTTPResponse", ["parsehttpresponse", "parse", "http", "response"]),
+    ("parse_http_response", ["parse_http_response", "parse", "http", "response"]),
+    ("ParseHttpResponse", ["parsehttpresponse", "parse", "http", "response"]),
+    ("XMLHttpRequest", ["xmlhttprequest", "xml", "http", "request"]),
+    ("HTTPServer", ["httpserver", "http", "server"]),
+    ("getUserID", ["getuserid", "user", "id"]),           # "get" is a stopword
+    ("MAX_RETRIES", ["max_retries", "max", "retries"]),
+    ("__init__", ["init"]),
+    ("sha256_of_file", ["sha256_of_file", "sha", "256", "file"]),
+    ("utf8Decode", ["utf8decode", "utf", "8", "decode"]),
+    ("LruCache", ["lrucache", "lru", "cache"]),
+    ("retry", ["retry"]),
+])
+def test_identifier_splitting(text: str, expected: list[str]):
+    assert tokens(text) == expected
+
+
+def test_camel_and_snake_spellings_share_parts():
+    camel = set(tokens("parseHttpResponse"))
+    snake = set(tokens("parse_http_response"))
+    assert {"parse", "http", "response"} <= camel & snake
+
+
+def test_whole_identifier_kept_for_exact_matches():
+    toks = tokens("def retry_with_backoff(func): return readSettingsFile(path)")
+    assert "retry_with_backoff" in toks
+    assert "readsettingsfile" in toks
+    assert {"retry", "backoff", "read", "settings", "file", "func", "path", "def"} <= set(toks)
+
+
+def test_stopwords_dropped_code_keywords_kept():
+    toks = tokens("how do I get the value of a class from an async function in the loop")
+    assert not set(toks) & STOPWORDS
+    assert {"value", "class", "async", "function", "loop"} <= set(toks)
+    assert "the" not in toks and "i" not in toks
+
+
+def test_single_letters_dropped_digits_kept():
+    assert tokens("x = y + 1 * 42") == ["1", "42"]
+
+
+def test_punctuation_and_unicode_do_not_crash():
+    assert tokens("fn(a, b) -> Result<(), Error> {}; // café") == ["fn", "result", "error", "caf"]
+    assert tokens("") == []
+    assert tokens("  \n\t ") == []
+
+
+def test_overlong_tokens_dropped():
+    long_ident = "a" * 41
+    assert tokens(f"{long_ident} short") == ["short"]
+    assert tokens("b" * 40) == ["b" * 40]
+
+
+def test_token_ids_are_stable_31_bit_crc():
+    assert token_id("parse") == zlib.crc32(b"parse") & 0x7FFFFFFF
+    # Fixed values: ids are stored in indexes, so they must never change between releases.
+    assert token_id("parse") == 1389724776
+    assert token_id("http") == 393743794
+    assert all(0 <= token_id(t) < 2**31 for t in ["", "a", "é", "x" * 1000])
+
+
+def test_document_vector_tf_is_sublinear():
+    vec = document_vector("cache cache cache cache lookup")
+    weights = dict(zip(vec.indices, vec.values, strict=True))
+    assert weights[token_id("cache")] == pytest.approx(1 + math.log(4))
+    assert weights[token_id("lookup")] == pytest.approx(1.0)
+    assert vec.indices == sorted(vec.indices)
+    assert len(vec.indices) == len(set(vec.indices)) == 2
+
+
+def test_query_vector_counts_each_term_once():
+    vec = query_vector("cache cache eviction policy cache")
+    assert sorted(vec.values) == [1.0, 1.0, 1.0]
+    assert set(vec.indices) == {token_id("cache"), token_id("eviction"), token_id("policy")}
+
+
+def test_query_of_only_stopwords_is_empty():
+    vec = query_vector("how do I get the")
+    assert vec.indices == [] and vec.values == []
+
+
+def test_hash_collisions_are_merged(monkeypatch):
+    # Force a collision: every token maps to one of two ids.
+    monkeypatch.setattr(sparse, "token_id", lambda tok: 7 if tok in ("alpha", "beta") else 9)
+    doc = document_vector("alpha beta beta gamma")
+    assert doc.indices == [7, 9]
+    assert doc.values == pytest.approx([1.0 + (1.0 + math.log(2)), 1.0])
+    q = query_vector("alpha beta gamma")
+    assert q.indices == [7, 9] and q.values == [2.0, 1.0]
+
+
+@settings(deadline=None)
+@given(st.text(max_size=300))
+def test_vectors_well_formed_for_any_text(text: str):
+    for vec in (document_vector(text), query_vector(text)):
+        assert vec.indices == sorted(set(vec.indices))
+        assert len(vec.indices) == len(vec.values)
+        assert all(v >= 1.0 for v in vec.values)
+        assert all(0 <= i < 2**31 for i in vec.indices)
+
+
+@settings(deadline=None)
+@given(st.from_regex(r"[a-z]{2,8}(_[a-z]{2,8}){1,3}", fullmatch=True))
+def test_snake_case_parts_are_its_words(ident: str):
+    words = [w for w in ident.split("_") if w not in STOPWORDS]
+    assert tokens(ident) == [ident, *words]

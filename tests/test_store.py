@@ -1,0 +1,400 @@
+"""store.py: both Qdrant backends, through the same interface, for real.
+
+EdgeStore runs Qdrant's engine in-process on a temp folder; ClientStore runs
+qdrant-client in local mode, the same client code that talks to a server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codesearch.errors import UserError
+from codesearch.sparse import SparseVector, document_vector, query_vector
+from codesearch.store import (
+    META_ID,
+    ClientStore,
+    EdgeStore,
+    Filters,
+    Point,
+    StoredChunk,
+    point_id,
+)
+
+DIM = 8
+FUSIONS = ("rrf", "dbsf", "dense", "sparse")
+
+
+def unit(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def make_point(path: str, file_hash: str, ordinal: int, n_chunks: int, *, language="python",
+               kind="function", symbol="", text="", seed=None, content_hash=None,
+               mtime_ns=1000, size=10) -> Point:
+    seed = seed if seed is not None else hash((path, file_hash, ordinal)) % 10_000
+    return Point(
+        id=point_id(path, file_hash, ordinal),
+        dense=unit(seed),
+        sparse=document_vector(text or f"{symbol} {path}"),
+        payload={"path": path, "language": language, "kind": kind, "symbol": symbol,
+                 "parent": "", "signature": "", "start_line": 1 + ordinal, "end_line": 2 + ordinal,
+                 "code": text, "content_hash": content_hash or f"c-{path}-{ordinal}-{file_hash}",
+                 "file_hash": file_hash, "n_chunks": n_chunks, "ordinal": ordinal,
+                 "mtime_ns": mtime_ns, "size": size},
+    )
+
+
+# A small corpus: 3 files, 6 chunks, several languages and kinds.
+CORPUS = [
+    make_point("app/retry.py", "h1", 0, 2, symbol="retry_with_backoff", seed=1,
+               text="def retry_with_backoff(func): sleep exponential backoff"),
+    make_point("app/retry.py", "h1", 1, 2, kind="class", symbol="RetryPolicy", seed=2,
+               text="class RetryPolicy: attempts delay"),
+    make_point("server/main.go", "h2", 0, 3, language="go", symbol="HealthHandler", seed=3,
+               text="func HealthHandler(w http.ResponseWriter) status json"),
+    make_point("server/main.go", "h2", 1, 3, language="go", kind="type", symbol="Config", seed=4,
+               text="type Config struct { Port int }"),
+    make_point("server/main.go", "h2", 2, 3, language="go", kind="method", symbol="Config.Load",
+               seed=5, text="func (c *Config) Load(path string) error read file"),
+    make_point("docs/guide.md", "h3", 0, 1, language="markdown", kind="section",
+               symbol="Guide > Install", seed=6, text="install with pip and run the retry demo"),
+]
+
+
+def _edge(tmp_path: Path, dim=DIM):
+    return EdgeStore(tmp_path / "edge", dim)
+
+
+def _client(tmp_path: Path, dim=DIM):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "payload indexes have no effect locally"
+        return ClientStore("test_collection", dim, local_path=str(tmp_path / "client"))
+
+
+def _open(kind: str, folder: Path, dim=DIM):
+    if kind == "edge":
+        return EdgeStore(folder / "edge", dim)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "payload indexes have no effect locally"
+        return ClientStore("test_collection", dim, local_path=str(folder / "client"))
+
+
+BACKENDS = ["edge", "client"]
+
+
+@pytest.fixture(params=BACKENDS)
+def make_store(request, tmp_path):
+    """A factory, so a test can close and reopen the same store."""
+    opened = []
+
+    def factory(dim=DIM):
+        store = _open(request.param, tmp_path, dim)
+        opened.append(store)
+        return store
+
+    yield factory
+    for store in opened:
+        with contextlib.suppress(Exception):
+            store.close()
+
+
+@pytest.fixture
+def store(make_store):
+    return make_store()
+
+
+def _fill(store):
+    store.upsert(CORPUS)
+    store.write_meta({"model_id": "m@1", "dim": DIM})
+    store.flush()
+    return store
+
+
+@pytest.fixture
+def filled(store):
+    """A filled store that the test may change."""
+    return _fill(store)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared(request, tmp_path_factory):
+    """A filled store shared by read-only tests."""
+    store = _fill(_open(request.param, tmp_path_factory.mktemp(request.param)))
+    yield store
+    store.close()
+
+
+def query(store, dense=None, sparse=None, filters=None, limit=50, fusion="rrf"):
+    return store.query(dense, sparse, filters or Filters(), limit, fusion, 100, 60)
+
+
+# -------------------------------------------------------------------- basics
+
+
+def test_empty_store(store):
+    assert store.read_meta() is None
+    assert store.count() == 0
+    assert store.paths() == []
+    assert list(store.state()) == []
+    assert query(store, dense=unit(1), sparse=query_vector("retry")) == []
+
+
+def test_meta_roundtrip_and_not_counted(store):
+    meta = {"model_id": "x@1", "dim": DIM, "skipped": [["a", "b"]], "complete": False}
+    store.write_meta(meta)
+    assert store.read_meta() == meta
+    assert store.count() == 0
+    assert store.paths() == []
+    assert list(store.state()) == []
+    store.write_meta({**meta, "complete": True})
+    assert store.read_meta()["complete"] is True
+
+
+def test_upsert_count_paths(shared):
+    assert shared.count() == len(CORPUS)
+    assert shared.paths() == ["app/retry.py", "docs/guide.md", "server/main.go"]
+
+
+def test_upsert_is_idempotent(filled):
+    filled.upsert(CORPUS[:3])
+    assert filled.count() == len(CORPUS)
+
+
+def test_state_lists_every_chunk(shared):
+    state = sorted(shared.state(), key=lambda s: s.id)
+    assert all(isinstance(s, StoredChunk) for s in state)
+    assert {s.id for s in state} == {p.id for p in CORPUS}
+    assert META_ID not in {s.id for s in state}
+    by_id = {s.id: s for s in state}
+    p = CORPUS[2]
+    s = by_id[p.id]
+    assert (s.path, s.file_hash, s.n_chunks, s.content_hash, s.mtime_ns, s.size) == (
+        "server/main.go", "h2", 3, p.payload["content_hash"], 1000, 10)
+
+
+def test_vectors_roundtrip(shared):
+    ids = [CORPUS[0].id, CORPUS[4].id, "11111111-1111-1111-1111-111111111111"]
+    got = shared.vectors(ids)
+    assert set(got) == {CORPUS[0].id, CORPUS[4].id}
+    for p in (CORPUS[0], CORPUS[4]):
+        dense, sp = got[p.id]
+        assert np.allclose(dense, p.dense, atol=1e-5)  # cosine vectors come back normalised
+        assert sp.indices == p.sparse.indices
+        assert sp.values == pytest.approx(p.sparse.values)
+
+
+def test_delete_path(filled):
+    filled.delete_path("server/main.go")
+    assert filled.count() == 3
+    assert filled.paths() == ["app/retry.py", "docs/guide.md"]
+    filled.delete_path("not/indexed.py")  # no-op
+    assert filled.count() == 3
+    assert filled.read_meta() is not None  # the metadata point has no path; never deleted
+
+
+def test_delete_path_keeps_new_version(filled):
+    # The indexer writes a file's new chunks first, then drops the old version.
+    new = [make_point("app/retry.py", "h9", i, 3, symbol=f"v2_{i}") for i in range(3)]
+    filled.upsert(new)
+    assert filled.count() == len(CORPUS) + 3
+    filled.delete_path("app/retry.py", keep_file_hash="h9")
+    retry = [s for s in filled.state() if s.path == "app/retry.py"]
+    assert sorted(s.id for s in retry) == sorted(p.id for p in new)
+    assert {s.file_hash for s in retry} == {"h9"}
+    assert filled.count() == len(CORPUS) - 2 + 3
+
+
+def test_set_file_stat(filled):
+    filled.set_file_stat("server/main.go", mtime_ns=123456789, size=4242)
+    for s in filled.state():
+        if s.path == "server/main.go":
+            assert (s.mtime_ns, s.size) == (123456789, 4242)
+        else:
+            assert (s.mtime_ns, s.size) == (1000, 10)
+    # Other payload fields survive.
+    hits = query(filled, sparse=query_vector("HealthHandler"), fusion="sparse")
+    assert hits[0].payload["symbol"] == "HealthHandler"
+    assert hits[0].payload["size"] == 4242
+
+
+# -------------------------------------------------------------------- queries
+
+
+def ids_of(hits) -> list[str]:
+    return [h.id for h in hits]
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_meta_point_never_returned(shared, fusion):
+    hits = query(shared, dense=unit(1), sparse=query_vector("retry meta model"), fusion=fusion)
+    assert META_ID not in ids_of(hits)
+    assert all("path" in h.payload for h in hits)
+
+
+def test_dense_query_ranks_nearest_first(shared):
+    hits = query(shared, dense=CORPUS[3].dense, fusion="dense")
+    assert hits[0].id == CORPUS[3].id
+    assert hits[0].score == pytest.approx(1.0, abs=1e-4)
+    assert len(hits) == len(CORPUS)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_sparse_query_exact_identifier(shared):
+    hits = query(shared, sparse=query_vector("retry_with_backoff"), fusion="sparse")
+    assert hits[0].id == CORPUS[0].id
+    assert set(ids_of(hits)) <= {CORPUS[0].id, CORPUS[1].id, CORPUS[5].id}  # share a token
+
+
+def test_hybrid_rrf_fuses_both_rankings(shared):
+    # Dense points at the Go type `Config`; the sparse query names the Python function.
+    dense, lexical = CORPUS[3].dense, query_vector("retry_with_backoff")
+    dense_ids = ids_of(query(shared, dense=dense, fusion="dense"))
+    sparse_ids = ids_of(query(shared, sparse=lexical, fusion="sparse"))
+    assert dense_ids[0] == CORPUS[3].id and sparse_ids[0] == CORPUS[0].id
+    fused = ids_of(query(shared, dense=dense, sparse=lexical, fusion="rrf"))
+    assert set(fused) == set(dense_ids) | set(sparse_ids)
+    # Found by both retrievers beats found by one: every sparse hit (all of them are
+    # also dense candidates) outranks every dense-only hit, and the dense winner leads
+    # the dense-only ones.
+    sparse_set = set(sparse_ids)
+    assert set(fused[:len(sparse_ids)]) == sparse_set
+    assert fused[0] == CORPUS[0].id
+    assert fused[len(sparse_ids)] == CORPUS[3].id
+
+
+def test_hybrid_dbsf_keeps_both_winners_on_top(shared):
+    hits = query(shared, dense=CORPUS[3].dense, sparse=query_vector("retry_with_backoff"),
+                 fusion="dbsf", limit=2)
+    assert set(ids_of(hits)) == {CORPUS[0].id, CORPUS[3].id}
+
+
+def test_limit(shared):
+    assert len(query(shared, dense=unit(9), fusion="dense", limit=2)) == 2
+    assert len(query(shared, dense=unit(9), sparse=query_vector("retry config"), limit=3)) == 3
+
+
+def test_query_without_usable_vectors(shared):
+    empty = SparseVector([], [])
+    assert query(shared, dense=None, sparse=empty, fusion="sparse") == []
+    assert query(shared, dense=None, sparse=None, fusion="rrf") == []
+    # A query of stopwords only falls back to dense retrieval.
+    hits = query(shared, dense=CORPUS[5].dense, sparse=empty, fusion="rrf")
+    assert hits[0].id == CORPUS[5].id
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+@pytest.mark.parametrize(("filters", "expected"), [
+    (Filters(languages=["go"]), {2, 3, 4}),
+    (Filters(languages=["go", "markdown"]), {2, 3, 4, 5}),
+    (Filters(kinds=["function"]), {0, 2}),
+    (Filters(kinds=["class", "type"]), {1, 3}),
+    (Filters(languages=["go"], kinds=["function", "method"]), {2, 4}),
+    (Filters(paths=["docs/guide.md", "app/retry.py"]), {0, 1, 5}),
+    (Filters(paths=["app/retry.py"], kinds=["class"]), {1}),
+    (Filters(languages=["rust"]), set()),
+])
+def test_filters_return_only_matching(shared, fusion, filters, expected):
+    # Words from every chunk, so the sparse retriever has candidates everywhere.
+    text = "retry_with_backoff RetryPolicy HealthHandler Config Load install retry"
+    hits = query(shared, dense=unit(7), sparse=query_vector(text), filters=filters,
+                 fusion=fusion)
+    want = {CORPUS[i].id for i in expected}
+    got = set(ids_of(hits))
+    assert got <= want
+    if fusion != "sparse":  # dense retrieval reaches every point that passes the filter
+        assert got == want
+
+
+def test_empty_path_list_matches_nothing(shared):
+    hits = query(shared, dense=unit(1), sparse=query_vector("retry"), filters=Filters(paths=[]))
+    assert hits == []
+
+
+# -------------------------------------------------------------------- lifecycle
+
+
+def test_reopen_keeps_data(make_store):
+    store = make_store()
+    store.upsert(CORPUS)
+    store.write_meta({"model_id": "m@1", "dim": DIM})
+    store.flush()
+    store.close()
+    again = make_store(None)  # dim=None: open only, never create
+    assert again.count() == len(CORPUS)
+    assert again.read_meta() == {"model_id": "m@1", "dim": DIM}
+    assert again.paths() == ["app/retry.py", "docs/guide.md", "server/main.go"]
+    hits = query(again, dense=CORPUS[4].dense, fusion="dense", limit=1)
+    assert hits[0].id == CORPUS[4].id and hits[0].payload["symbol"] == "Config.Load"
+
+
+def test_open_missing_index_without_dim(make_store):
+    with pytest.raises(UserError, match="run 'codesearch index' first"):
+        make_store(None)
+
+
+def test_edge_store_opened_twice_is_a_user_error(tmp_path: Path):
+    first = EdgeStore(tmp_path / "edge", DIM)
+    try:
+        with pytest.raises(UserError, match="open in another codesearch process"):
+            EdgeStore(tmp_path / "edge", DIM)
+        with pytest.raises(UserError, match="open in another codesearch process"):
+            EdgeStore(tmp_path / "edge", None)
+        first.upsert(CORPUS[:1])  # the first handle still works
+        assert first.count() == 1
+    finally:
+        first.close()
+    second = EdgeStore(tmp_path / "edge", None)  # free again once closed
+    assert second.count() == 1
+    second.close()
+
+
+def test_edge_store_reopen_many_times(tmp_path: Path):
+    for i in range(3):
+        store = EdgeStore(tmp_path / "edge", DIM)
+        store.upsert([make_point(f"f{i}.py", "h", 0, 1)])
+        store.flush()
+        store.close()
+    store = EdgeStore(tmp_path / "edge", None)
+    assert store.paths() == ["f0.py", "f1.py", "f2.py"]
+    store.close()
+
+
+def test_dimension_mismatch_rejected(store):
+    bad = Point(point_id("a.py", "h", 0), np.ones(DIM + 1, dtype=np.float32) / 3,
+                SparseVector([1], [1.0]), CORPUS[0].payload)
+    with pytest.raises(Exception):  # noqa: B017 - each backend has its own error type
+        store.upsert([bad])
+    assert store.count() == 0
+
+
+def test_point_ids_are_deterministic():
+    assert point_id("a.py", "h", 0) == point_id("a.py", "h", 0)
+    ids = {point_id("a.py", "h", 0), point_id("a.py", "h", 1), point_id("b.py", "h", 0),
+           point_id("a.py", "g", 0)}
+    assert len(ids) == 4
+    assert META_ID not in ids
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_many_points_scroll_past_one_page(kind, tmp_path):
+    # state() pages through scroll results (4096 a page); make sure it sees every point.
+    # The client backend runs in memory here: local mode on disk is slow for 4500 points.
+    if kind == "edge":
+        store = EdgeStore(tmp_path / "edge", DIM)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            store = ClientStore("many", DIM)
+    points = [make_point(f"pkg/m{i:04d}.py", "h", 0, 1, seed=i) for i in range(4500)]
+    for start in range(0, len(points), 1000):
+        store.upsert(points[start:start + 1000])
+    assert store.count() == 4500
+    assert len({s.id for s in store.state()}) == 4500
+    assert len(store.paths()) == 4500
+    store.close()
