@@ -238,9 +238,9 @@ def cmd_status(args) -> int:
 
 
 def cmd_tui(args) -> int:
-    from codesearch.tui import run_tui
-
     path = Path(args.path)
     if not path.exists():
         raise UserError(f"path {path} does not exist")
+    from codesearch.tui import run_tui
+
     return run_tui(path, args.config)

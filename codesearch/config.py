@@ -7,6 +7,7 @@ types and unknown languages are errors, not silently ignored settings.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -15,6 +16,7 @@ from codesearch.errors import UserError
 from codesearch.languages import KNOWN_LANGUAGES
 
 FUSIONS = ("rrf", "dbsf", "dense", "sparse")
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass
@@ -113,6 +115,11 @@ def _fill(target, values: dict, where: str) -> None:
 
 
 def _validate(config: Config, path: Path) -> None:
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", config.model.device):
+        raise UserError(f"config {path}: [model] device must be auto, cpu, cuda or cuda:N, "
+                        f"not '{config.model.device}'")
+    if config.model.precision not in PRECISIONS:
+        raise UserError(f"config {path}: [model] precision must be one of {', '.join(PRECISIONS)}")
     unknown = sorted(set(config.index.languages) - KNOWN_LANGUAGES)
     if unknown:
         raise UserError(f"config {path}: unknown language(s) {', '.join(unknown)} in [index] "

@@ -72,11 +72,14 @@ class FileState:
     present: int = 0
     mtime_ns: int = 0
     size: int = -1
+    skipped: str = ""   # why a recorded file holds no chunks
     hashes: set[str] = field(default_factory=set)
 
     @property
     def complete(self) -> bool:
-        return len(self.hashes) == 1 and self.present == self.n_chunks > 0
+        # A file with chunks is complete when all of them are in; a file without
+        # chunks is represented by exactly one marker point.
+        return len(self.hashes) == 1 and self.present == max(self.n_chunks, 1)
 
 
 @dataclass
@@ -154,7 +157,8 @@ class Indexer:
         plan = Plan(walked=walked)
         for stored in store.state():
             _add_state(plan.states[stored.path], stored)
-            plan.reusable.setdefault(stored.content_hash, stored.id)
+            if stored.content_hash:
+                plan.reusable.setdefault(stored.content_hash, stored.id)
         self.summary.stage_seconds["store"] += time.perf_counter() - t
         plan.same_chunker = (meta.get("chunker") == CHUNKER_VERSION
                              and meta.get("chunk_tokens") == cfg.chunk_tokens)
@@ -165,6 +169,8 @@ class Indexer:
             if not (plan.same_chunker and state and state.complete
                     and state.mtime_ns == f.mtime_ns and state.size == f.size):
                 plan.todo.append(f)
+            elif state.skipped:
+                plan.walked.skipped.append(Skipped(f.path, state.skipped))
         return plan
 
     def file_changed(self, file: SourceFile, state: FileState | None) -> bool:
@@ -178,7 +184,9 @@ class Indexer:
         plan = self.plan(store, meta)
         s.files_seen = len(plan.walked.files)
         s.skipped = plan.walked.skipped
-        s.files_unchanged = len(plan.walked.files) - len(plan.todo)
+        todo = {f.path for f in plan.todo}
+        s.files_unchanged = sum(1 for f in plan.walked.files
+                                if f.path not in todo and not plan.states[f.path].skipped)
         meta.update(model_meta(self.info), root=str(self.root), complete=False,
                     chunker=CHUNKER_VERSION, chunk_tokens=self.config.index.chunk_tokens,
                     version=__version__)
@@ -187,7 +195,7 @@ class Indexer:
         t = time.perf_counter()
         for path in plan.gone:
             store.delete_path(path)
-        s.files_deleted = len(plan.gone)
+        s.files_deleted = sum(1 for path in plan.gone if plan.states[path].n_chunks)
         if s.files_indexed or s.files_deleted:
             store.optimize()
         s.chunks_total = store.count()
@@ -226,14 +234,15 @@ class Indexer:
         s = self.summary
         t = time.perf_counter()
         text, reason = read_source(file)
+        s.stage_seconds["read"] += time.perf_counter() - t
         if text is None:
             s.skipped.append(Skipped(file.path, reason))
-            if state:  # it was indexed before, but is not indexable now
+            if reason.startswith("unreadable"):  # may be transient: try again next run
                 store.delete_path(file.path)
-            s.stage_seconds["read"] += time.perf_counter() - t
+            else:
+                self._mark(store, file, f"skip:{reason}:{file.size}:{file.mtime_ns}", reason)
             return None
         file_hash = self._file_hash(text)
-        s.stage_seconds["read"] += time.perf_counter() - t
         if state and state.complete and state.file_hash == file_hash:
             store.set_file_stat(file.path, file.mtime_ns, file.size)  # touched, not changed
             s.files_unchanged += 1
@@ -244,11 +253,17 @@ class Indexer:
         if result.parse_error:
             s.parse_fallbacks.append(Skipped(file.path, f"parsed as line windows: {result.parse_error}"))
         s.files_indexed += 1
-        if not result.chunks:  # empty file: nothing to search, drop what was there
-            if state:
-                store.delete_path(file.path)
+        if not result.chunks:  # empty file: nothing to search, but remember we saw it
+            self._mark(store, file, file_hash, "")
             return None
         return _PendingFile(file, file_hash, result.chunks)
+
+    def _mark(self, store: Store, file: SourceFile, file_hash: str, reason: str) -> None:
+        """Record a file that yields no chunks, replacing whatever it held before."""
+        store.upsert([Point(point_id(file.path, file_hash, 0), None, None, {
+            "path": file.path, "file_hash": file_hash, "n_chunks": 0, "skipped": reason,
+            "mtime_ns": file.mtime_ns, "size": file.size})])
+        store.delete_path(file.path, keep_file_hash=file_hash)
 
     def _file_hash(self, text: str) -> str:
         # The chunker's settings are part of a file's identity: changing them re-chunks
@@ -303,7 +318,7 @@ class Indexer:
         return Point(
             id=point_id(item.file.path, item.file_hash, ordinal),
             dense=vector,
-            sparse=sparse.document_vector(_lexical_text(chunk)),
+            sparse=sparse.document_vector(_lexical_text(chunk), chunk.symbol),
             payload={
                 "path": chunk.path, "language": chunk.language, "kind": chunk.kind,
                 "symbol": chunk.symbol, "parent": chunk.parent, "signature": chunk.signature,
@@ -334,6 +349,7 @@ def _add_state(state: FileState, stored: StoredChunk) -> None:
     state.present += 1
     state.mtime_ns = stored.mtime_ns
     state.size = stored.size
+    state.skipped = stored.skipped
     state.hashes.add(stored.file_hash)
 
 

@@ -12,6 +12,7 @@ query (reciprocal rank fusion by default).
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,10 +24,17 @@ from codesearch.config import Config
 from codesearch.embed import Encoder, read_model_info, resolve_model_path
 from codesearch.errors import UserError
 from codesearch.indexer import check_model
+from codesearch.languages import KNOWN_LANGUAGES
 from codesearch.locate import find_root, open_store, resolve_config
 from codesearch.store import Filters, Store
 
 SNIPPET_LINES = 3
+# A query that is one code identifier (`parseCSV`, `LruCache.put`, `read_config`) is
+# a request for that name. Rank fusion flattens the lexical retriever's decisive
+# margin for the exact name into "rank 1 vs rank 2"; score fusion (DBSF) keeps it.
+_IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::|#|->)[A-Za-z_$][\w$]*)*")
+_CODE_SHAPED = re.compile(r"[a-z0-9][A-Z]|_|\.|::|#|->")
+TIE_MARGIN = 8
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,11 @@ class Hit:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def looks_like_identifier(query: str) -> bool:
+    """One token shaped like code: camelCase, snake_case or a qualified name."""
+    return bool(_IDENTIFIER.fullmatch(query) and _CODE_SHAPED.search(query))
 
 
 def snippet_of(code: str, lines: int = SNIPPET_LINES) -> str:
@@ -98,14 +111,24 @@ class Searcher:
                           paths=self._glob_paths(glob) if glob else None)
         if filters.empty_result():
             return []
+        unknown = sorted(set(filters.languages) - KNOWN_LANGUAGES)
+        if unknown:
+            raise UserError(f"unknown language(s) {', '.join(unknown)}; "
+                            f"known: {', '.join(sorted(KNOWN_LANGUAGES))}")
         with self._lock:
             dense = None
             if fusion != "sparse":
                 dense = self.encoder.encode_queries([query])[0]
             lexical = sparse.query_vector(query) if fusion != "dense" else None
-            scored = self.store.query(dense, lexical, filters, limit or cfg.limit, fusion,
+            limit = limit or cfg.limit
+            # A few extra so that ties at the cut are broken by us, not by chance.
+            if fusion == "rrf" and looks_like_identifier(query):
+                fusion = "dbsf"
+            scored = self.store.query(dense, lexical, filters, limit + TIE_MARGIN, fusion,
                                       cfg.candidates, cfg.rrf_k)
-        return [_hit(s.payload, s.score) for s in scored]
+        hits = sorted((_hit(s.payload, s.score) for s in scored),
+                      key=lambda h: (-h.score, h.path, h.start_line))
+        return hits[:limit]
 
     def _glob_paths(self, glob: str) -> list[str]:
         """Resolve a glob against the indexed paths; Qdrant then filters on exact values."""

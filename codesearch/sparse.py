@@ -16,6 +16,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
+# Qualified names as people type them: `LruCache.put`, `os.path.join`, `Foo::bar`.
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:(?:\.|::)[A-Za-z_][A-Za-z0-9_]*)+")
 # Splits camelCase, PascalCase, ACRONYMWords and digit runs inside an identifier.
 _PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 # Function words that carry no meaning in a search query; code keywords are kept
@@ -33,8 +35,10 @@ class SparseVector:
 
 
 def tokens(text: str) -> list[str]:
-    """Lower-cased search tokens: whole identifiers plus their camel/snake parts."""
-    out: list[str] = []
+    """Lower-cased search tokens: whole identifiers plus their camel/snake parts,
+    and qualified names (`a.b`, `a::b`) as one token each."""
+    out = [d.lower().replace("::", ".") for d in _DOTTED.findall(text)
+           if len(d) <= 2 * _MAX_TOKEN_LEN]
     for word in _WORD.findall(text):
         if len(word) > _MAX_TOKEN_LEN:
             continue
@@ -50,18 +54,31 @@ def token_id(token: str) -> int:
     return zlib.crc32(token.encode("utf-8")) & 0x7FFFFFFF
 
 
-def _vector(counts: Counter[str], weight) -> SparseVector:
+def _vector(counts: Counter[str], weight, boost: set[str] = frozenset()) -> SparseVector:
     merged: dict[int, float] = {}
     for tok, n in counts.items():
         idx = token_id(tok)
-        merged[idx] = merged.get(idx, 0.0) + weight(n)  # hash collisions add up
+        value = weight(n) + (SYMBOL_BOOST if tok in boost else 0.0)
+        merged[idx] = merged.get(idx, 0.0) + value  # hash collisions add up
     indices = sorted(merged)
     return SparseVector(indices, [merged[i] for i in indices])
 
 
-def document_vector(text: str) -> SparseVector:
-    """Term weights for a chunk: sub-linear in term frequency (1 + ln tf)."""
-    return _vector(Counter(tokens(text)), lambda n: 1.0 + math.log(n))
+# Extra weight for the terms of a chunk's own name: searching an identifier should
+# find where it is defined before the places that merely use it.
+SYMBOL_BOOST = 2.0
+
+
+def document_vector(text: str, symbol: str = "") -> SparseVector:
+    """Term weights for a chunk: sub-linear in term frequency (1 + ln tf), plus a
+    boost for the tokens of the chunk's own qualified symbol (and its last part)."""
+    counts = Counter(tokens(text))
+    own = set(tokens(symbol)) | set(tokens(symbol.rsplit(".", 1)[-1]))
+    if symbol:
+        own.add(symbol.lower())
+    for tok in own:
+        counts[tok] += 0  # make sure the symbol's tokens are present
+    return _vector(counts, lambda n: 1.0 + math.log(n) if n else 0.0, boost=own)
 
 
 def query_vector(text: str) -> SparseVector:

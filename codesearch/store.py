@@ -31,7 +31,7 @@ DENSE, SPARSE = "dense", "sparse"
 META_ID = "00000000-0000-0000-0000-00000000c0de"
 INDEXED_FIELDS = ("path", "language", "kind", "file_hash", "content_hash")
 # Payload fields that describe a file's state; read in bulk to plan a re-index.
-STATE_FIELDS = ["path", "file_hash", "n_chunks", "content_hash", "mtime_ns", "size"]
+STATE_FIELDS = ["path", "file_hash", "n_chunks", "content_hash", "mtime_ns", "size", "skipped"]
 _NAMESPACE = uuid.UUID("6f1c2f44-8d7e-4a51-9a0e-3b9a3c1d5e77")
 
 
@@ -42,9 +42,13 @@ def point_id(path: str, file_hash: str, ordinal: int) -> str:
 
 @dataclass(frozen=True)
 class Point:
+    """A chunk with its vectors, or (vectors None) a file marker: a file that yields no
+    chunks (empty, binary, ...) is still recorded, so the next run need not re-read it.
+    Markers have no vectors, so no query can return them, and no content_hash."""
+
     id: str
-    dense: np.ndarray
-    sparse: SparseVector
+    dense: np.ndarray | None
+    sparse: SparseVector | None
     payload: dict[str, Any]
 
 
@@ -57,6 +61,7 @@ class StoredChunk:
     content_hash: str
     mtime_ns: int
     size: int
+    skipped: str = ""   # a file marker's reason for holding no chunks (binary, ...)
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,10 @@ class Store(Protocol):
     def delete_path(self, path: str, keep_file_hash: str | None = None) -> None: ...
     def set_file_stat(self, path: str, mtime_ns: int, size: int) -> None: ...
     def query(self, dense: np.ndarray | None, sparse: SparseVector | None, filters: Filters,
-              limit: int, fusion: str, candidates: int, rrf_k: int) -> list[ScoredHit]: ...
+              limit: int, fusion: str, candidates: int, rrf_k: int) -> list[ScoredHit]:
+        """Best points for the query vectors. `fusion` rrf/dbsf fuses both retrievers
+        inside Qdrant; dense/sparse use one."""
+        ...
     def paths(self) -> list[str]: ...
     def count(self) -> int: ...
     def optimize(self) -> None: ...
@@ -164,9 +172,9 @@ class EdgeStore:
     def upsert(self, points: list[Point]) -> None:
         qe = self.qe
         self.shard.update(qe.UpdateOperation.upsert_points([
-            qe.Point(p.id, {DENSE: p.dense.tolist(),
-                            SPARSE: qe.SparseVector(p.sparse.indices, p.sparse.values)},
-                     p.payload)
+            qe.Point(p.id, {} if p.dense is None else {
+                DENSE: p.dense.tolist(), SPARSE: qe.SparseVector(p.sparse.indices, p.sparse.values)},
+                p.payload)
             for p in points
         ]))
 
@@ -216,11 +224,18 @@ class EdgeStore:
         return [ScoredHit(str(p.id), p.score, p.payload or {}) for p in self.shard.query(request)]
 
     def paths(self) -> list[str]:
-        facet = self.shard.facet(self.qe.FacetRequest(key="path", limit=10_000_000, exact=True))
-        return sorted(str(h.value) for h in facet.hits)
+        qe = self.qe
+        facet = self.shard.facet(qe.FacetRequest(
+            key="path", limit=10_000_000, exact=True,
+            filter=qe.Filter(must_not=[qe.IsEmptyCondition("content_hash")])))
+        # The engine keeps a deleted value with count 0 until the shard is reopened.
+        return sorted(str(h.value) for h in facet.hits if h.count > 0)
 
     def count(self) -> int:
-        return self.shard.count(self.qe.CountRequest(exact=True)) - (self.read_meta() is not None)
+        """Chunks in the index (neither the metadata point nor file markers)."""
+        qe = self.qe
+        return self.shard.count(qe.CountRequest(
+            exact=True, filter=qe.Filter(must_not=[qe.IsEmptyCondition("content_hash")])))
 
     def flush(self) -> None:
         self.shard.flush()
@@ -237,7 +252,8 @@ class EdgeStore:
 def _stored(pid: str, payload: dict) -> StoredChunk:
     return StoredChunk(pid, payload["path"], payload.get("file_hash", ""),
                        int(payload.get("n_chunks", 0)), payload.get("content_hash", ""),
-                       int(payload.get("mtime_ns", 0)), int(payload.get("size", -1)))
+                       int(payload.get("mtime_ns", 0)), int(payload.get("size", -1)),
+                       payload.get("skipped", ""))
 
 
 # ------------------------------------------------------------------------- client
@@ -306,7 +322,7 @@ class ClientStore:
     def upsert(self, points: list[Point]) -> None:
         m = self.m
         self.client.upsert(self.collection, [
-            m.PointStruct(id=p.id, payload=p.payload, vector={
+            m.PointStruct(id=p.id, payload=p.payload, vector={} if p.dense is None else {
                 DENSE: p.dense.tolist(),
                 SPARSE: m.SparseVector(indices=p.sparse.indices, values=p.sparse.values)})
             for p in points
@@ -358,12 +374,17 @@ class ClientStore:
         return [ScoredHit(str(p.id), p.score, p.payload or {}) for p in result.points]
 
     def paths(self) -> list[str]:
-        facet = self.client.facet(self.collection, key="path", limit=10_000_000, exact=True)
-        return sorted(str(h.value) for h in facet.hits)
+        m = self.m
+        facet = self.client.facet(self.collection, key="path", limit=10_000_000, exact=True,
+                                  facet_filter=m.Filter(must_not=[m.IsEmptyCondition(
+                                      is_empty=m.PayloadField(key="content_hash"))]))
+        return sorted(str(h.value) for h in facet.hits if h.count > 0)
 
     def count(self) -> int:
-        total = self.client.count(self.collection, exact=True).count
-        return total - (self.read_meta() is not None)
+        """Chunks in the index (neither the metadata point nor file markers)."""
+        m = self.m
+        flt = m.Filter(must_not=[m.IsEmptyCondition(is_empty=m.PayloadField(key="content_hash"))])
+        return self.client.count(self.collection, count_filter=flt, exact=True).count
 
     def flush(self) -> None:
         pass  # the server persists each acknowledged write

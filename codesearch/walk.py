@@ -68,11 +68,17 @@ class WalkResult:
 
 @dataclass(frozen=True)
 class _Rules:
-    """gitignore specs that apply in one directory, deepest last."""
+    """gitignore specs that apply in one directory, deepest last, and the config's
+    own patterns, which decide before any of them."""
 
     specs: tuple[tuple[str, pathspec.GitIgnoreSpec], ...]
+    config: pathspec.GitIgnoreSpec | None = None
 
     def ignored(self, rel: str, is_dir: bool) -> bool:
+        if self.config is not None:
+            decided = self.config.check_file(rel + "/" if is_dir else rel).include
+            if decided is not None:
+                return decided
         # Deeper files override shallower ones, and within a file the last match wins:
         # check from the deepest spec up and stop at the first that has an opinion.
         for base, spec in reversed(self.specs):
@@ -88,7 +94,7 @@ class _Rules:
             lines += _read_lines(directory / name)
         if not lines:
             return self
-        return _Rules((*self.specs, (base, pathspec.GitIgnoreSpec.from_lines(lines))))
+        return _Rules((*self.specs, (base, pathspec.GitIgnoreSpec.from_lines(lines))), self.config)
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -103,12 +109,14 @@ def walk(root: Path, max_file_bytes: int = 1_000_000, exclude: Iterable[str] = (
     """List the files of `root` worth indexing, sorted by path, and the skipped ones."""
     root = root.resolve()
     top: list[tuple[str, pathspec.GitIgnoreSpec]] = []
-    extra = list(exclude) + _read_lines(root / ".git" / "info" / "exclude")
-    if extra:
-        top.append(("", pathspec.GitIgnoreSpec.from_lines(extra)))
+    git_exclude = _read_lines(root / ".git" / "info" / "exclude")
+    if git_exclude:  # the lowest-precedence gitignore source, as in git
+        top.append(("", pathspec.GitIgnoreSpec.from_lines(git_exclude)))
+    exclude = list(exclude)
+    rules = _Rules(tuple(top), pathspec.GitIgnoreSpec.from_lines(exclude) if exclude else None)
     wanted = set(languages) if languages else None
     result = WalkResult()
-    for rel, entry in _entries(root, _Rules(tuple(top)), result.skipped):
+    for rel, entry in _entries(root, rules, result.skipped):
         reason = _skip_reason(rel, entry, root, max_file_bytes)
         language = language_for_path(rel)
         if reason is None and language is None:

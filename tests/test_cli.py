@@ -146,10 +146,16 @@ def test_search_filters(capsys, indexed_repo):
     assert code == 0 and {h["language"] for h in json_lines(out)} == {"markdown"}
 
 
+def test_search_unknown_language_is_an_error(capsys, indexed_repo):
+    code, out, err = cli(capsys, "search", "retry", indexed_repo, "--lang", "pyhton")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "unknown language" in err and "python" in err
+
+
 @pytest.mark.parametrize("args", [
     ["--glob", "*.nothing"],
     ["--glob", "does/not/exist/**"],
-    ["--lang", "cobol"],
+    ["--lang", "bash"],  # a language the fixture repo has no file in
     ["--lang", "go", "--kind", "section"],
 ])
 def test_search_exit_1_when_nothing_found(capsys, indexed_repo, args):
