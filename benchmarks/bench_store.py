@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from codesearch.sparse import SparseVector
-from codesearch.store import ClientStore, EdgeStore, Filters, Point
+from codesearch.store import ClientStore, EdgeStore, Filters, Fusion, Point
 
 LANGS = ["python", "go", "rust", "java", "javascript", "c", "cpp", "ruby"]
 
@@ -62,7 +62,7 @@ def bench(name: str, open_store, folder: Path, points: list[Point], queries: int
             q /= np.linalg.norm(q)
             sp = SparseVector(sorted(set(rng.integers(0, 50_000, size=4).tolist())), [1.0] * 4)
             t0 = time.perf_counter()
-            store.query(q, sp, filters, 10, "rrf", 100, 60)
+            store.query(q, sp, filters, 10, Fusion("blend"))
             times.append((time.perf_counter() - t0) * 1000)
         return times
 

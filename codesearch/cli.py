@@ -16,6 +16,7 @@ from pathlib import Path
 
 from codesearch import __version__
 from codesearch.chunk import KINDS
+from codesearch.config import FUSIONS
 from codesearch.errors import UserError
 
 EXIT_FOUND, EXIT_NONE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", action="append", help="only this language (repeatable)")
     p.add_argument("--kind", action="append", choices=KINDS, help="only this kind (repeatable)")
     p.add_argument("--glob", "-g", help="only paths matching this gitignore-style glob")
-    p.add_argument("--fusion", choices=("rrf", "dbsf", "dense", "sparse"),
+    p.add_argument("--fusion", choices=FUSIONS,
                    help="how to combine dense and lexical retrieval (default from config)")
     p.add_argument("--json", action="store_true", help="one JSON object per hit")
     p.add_argument("--config", type=Path, help="TOML config (default: the index's own)")

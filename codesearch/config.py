@@ -15,7 +15,7 @@ from pathlib import Path
 from codesearch.errors import UserError
 from codesearch.languages import KNOWN_LANGUAGES
 
-FUSIONS = ("rrf", "dbsf", "dense", "sparse")
+FUSIONS = ("blend", "rrf", "dbsf", "dense", "sparse")
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
@@ -52,9 +52,12 @@ class QdrantConfig:
 @dataclass
 class SearchConfig:
     limit: int = 10
-    fusion: str = "rrf"              # rrf | dbsf | dense | sparse
+    fusion: str = "blend"            # blend | rrf | dbsf | dense | sparse
     candidates: int = 100            # per-retriever prefetch before fusion
     rrf_k: int = 60
+    # blend: cosine + sparse_weight * s / (s + sparse_saturation), s the lexical score
+    sparse_weight: float = 0.05
+    sparse_saturation: float = 8.0
 
 
 @dataclass

@@ -26,7 +26,7 @@ from codesearch.errors import UserError
 from codesearch.indexer import check_model
 from codesearch.languages import KNOWN_LANGUAGES
 from codesearch.locate import find_root, open_store, resolve_config
-from codesearch.store import Filters, Store
+from codesearch.store import Filters, Fusion, Store
 
 SNIPPET_LINES = 3
 # A query that is one code identifier (`parseCSV`, `LruCache.put`, `read_config`) is
@@ -122,10 +122,10 @@ class Searcher:
             lexical = sparse.query_vector(query) if fusion != "dense" else None
             limit = limit or cfg.limit
             # A few extra so that ties at the cut are broken by us, not by chance.
-            if fusion == "rrf" and looks_like_identifier(query):
+            if fusion in ("rrf", "blend") and looks_like_identifier(query):
                 fusion = "dbsf"
-            scored = self.store.query(dense, lexical, filters, limit + TIE_MARGIN, fusion,
-                                      cfg.candidates, cfg.rrf_k)
+            scored = self.store.query(dense, lexical, filters, limit + TIE_MARGIN, Fusion(
+                fusion, cfg.candidates, cfg.rrf_k, cfg.sparse_weight, cfg.sparse_saturation))
         hits = sorted((_hit(s.payload, s.score) for s in scored),
                       key=lambda h: (-h.score, h.path, h.start_line))
         return hits[:limit]

@@ -9,7 +9,6 @@ IDF itself through the collection's `Modifier.IDF`, so we only send term weights
 
 from __future__ import annotations
 
-import math
 import re
 import zlib
 from collections import Counter
@@ -25,6 +24,13 @@ _PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 STOPWORDS = frozenset(
     ["a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "is", "are", "be", "by", "with", "as", "at", "it", "its", "this", "that", "how", "do", "does", "i", "you", "we", "can", "from", "into", "using", "use", "way", "get"]
 )
+# Words that, in a search query, name the language or the genre of what is wanted
+# rather than a term the code contains ("python read file", "java example code").
+QUERY_STOPWORDS = STOPWORDS | {
+    "python", "py", "java", "javascript", "js", "typescript", "ts", "golang", "go", "rust",
+    "ruby", "php", "csharp", "cpp", "bash", "shell", "code", "example", "examples",
+    "program", "script", "snippet",
+}
 _MAX_TOKEN_LEN = 40
 
 
@@ -69,18 +75,30 @@ def _vector(counts: Counter[str], weight, boost: set[str] = frozenset()) -> Spar
 SYMBOL_BOOST = 2.0
 
 
+# BM25's term-frequency saturation and length normalisation (Robertson et al.), with a
+# fixed typical chunk length standing in for the corpus average; Qdrant's IDF
+# modifier supplies the other half of BM25 at query time.
+BM25_K1, BM25_B, AVG_CHUNK_TOKENS = 1.2, 0.75, 150.0
+
+
 def document_vector(text: str, symbol: str = "") -> SparseVector:
-    """Term weights for a chunk: sub-linear in term frequency (1 + ln tf), plus a
-    boost for the tokens of the chunk's own qualified symbol (and its last part)."""
-    counts = Counter(tokens(text))
+    """BM25 term weights for a chunk, plus a boost for the tokens of the chunk's own
+    qualified symbol (and its last part)."""
+    words = tokens(text)
+    counts = Counter(words)
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * len(words) / AVG_CHUNK_TOKENS)
     own = set(tokens(symbol)) | set(tokens(symbol.rsplit(".", 1)[-1]))
     if symbol:
         own.add(symbol.lower())
     for tok in own:
         counts[tok] += 0  # make sure the symbol's tokens are present
-    return _vector(counts, lambda n: 1.0 + math.log(n) if n else 0.0, boost=own)
+    return _vector(counts, lambda n: n * (BM25_K1 + 1) / (n + norm), boost=own)
 
 
 def query_vector(text: str) -> SparseVector:
-    """Each distinct query term counts once; IDF (applied by Qdrant) ranks them."""
-    return _vector(Counter(tokens(text)), lambda n: 1.0)
+    """Each distinct query term counts once; IDF (applied by Qdrant) ranks them.
+
+    Language and genre words are dropped unless they are the whole query."""
+    words = tokens(text)
+    kept = [w for w in words if w not in QUERY_STOPWORDS] or words
+    return _vector(Counter(kept), lambda n: 1.0)

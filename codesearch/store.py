@@ -77,6 +77,24 @@ class Filters:
 
 
 @dataclass(frozen=True)
+class Fusion:
+    """How the dense and sparse retrievers combine, all inside one Qdrant query.
+
+    - "blend": a score formula, cosine + weight * s / (s + saturation) with s the
+      lexical (BM25) score: meaning ranks, exact words lift; the saturation keeps a
+      long lexical score from swamping the cosine.
+    - "rrf" (reciprocal rank fusion, k) and "dbsf" (distribution-based score fusion).
+    - "dense" or "sparse": one retriever alone.
+    """
+
+    method: str = "blend"
+    candidates: int = 100
+    rrf_k: int = 60
+    sparse_weight: float = 0.05
+    sparse_saturation: float = 8.0
+
+
+@dataclass(frozen=True)
 class ScoredHit:
     id: str
     score: float
@@ -92,9 +110,8 @@ class Store(Protocol):
     def delete_path(self, path: str, keep_file_hash: str | None = None) -> None: ...
     def set_file_stat(self, path: str, mtime_ns: int, size: int) -> None: ...
     def query(self, dense: np.ndarray | None, sparse: SparseVector | None, filters: Filters,
-              limit: int, fusion: str, candidates: int, rrf_k: int) -> list[ScoredHit]:
-        """Best points for the query vectors. `fusion` rrf/dbsf fuses both retrievers
-        inside Qdrant; dense/sparse use one."""
+              limit: int, fusion: Fusion) -> list[ScoredHit]:
+        """Best points for the query vectors, both retrievers fused inside Qdrant."""
         ...
     def paths(self) -> list[str]: ...
     def count(self) -> int: ...
@@ -203,25 +220,36 @@ class EdgeStore:
             must.append(qe.FieldCondition(key="path", match=qe.MatchAny(any=filters.paths)))
         return qe.Filter(must=must) if must else None
 
-    def query(self, dense, sparse, filters, limit, fusion, candidates, rrf_k) -> list[ScoredHit]:
+    def query(self, dense, sparse, filters, limit, fusion: Fusion) -> list[ScoredHit]:
         qe = self.qe
         flt = self._filter(filters)
         dense_q = qe.Query.Nearest(dense.tolist(), using=DENSE) if dense is not None else None
         sparse_q = (qe.Query.Nearest(qe.SparseVector(sparse.indices, sparse.values), using=SPARSE)
                     if sparse is not None and sparse.indices else None)
-        single = {"dense": dense_q, "sparse": sparse_q}.get(fusion)
-        if fusion in ("dense", "sparse") or dense_q is None or sparse_q is None:
-            query = single or dense_q or sparse_q
-            if query is None:
-                return []
-            request = qe.QueryRequest(limit=limit, query=query, filter=flt, with_payload=True)
+        single = _single_retriever(fusion.method, dense_q, sparse_q)
+        if single is not None:
+            request = qe.QueryRequest(limit=limit, query=single, filter=flt, with_payload=True)
+        elif dense_q is None and sparse_q is None:
+            return []
         else:
-            prefetch = [qe.Prefetch(limit=candidates, query=q, filter=flt)
+            prefetch = [qe.Prefetch(limit=fusion.candidates, query=q, filter=flt)
                         for q in (dense_q, sparse_q)]
-            fuse = qe.Fusion.Rrf(k=rrf_k) if fusion == "rrf" else qe.Fusion.Dbsf()
-            request = qe.QueryRequest(limit=limit, prefetches=prefetch, query=fuse,
+            request = qe.QueryRequest(limit=limit, prefetches=prefetch, query=self._fuse(fusion),
                                       filter=flt, with_payload=True)
         return [ScoredHit(str(p.id), p.score, p.payload or {}) for p in self.shard.query(request)]
+
+    def _fuse(self, fusion: Fusion):
+        qe = self.qe
+        if fusion.method == "rrf":
+            return qe.Fusion.Rrf(k=fusion.rrf_k)
+        if fusion.method == "dbsf":
+            return qe.Fusion.Dbsf()
+        e = qe.Expression
+        lexical = e.Variable("$score[1]")
+        saturated = e.Div(lexical, e.Sum([lexical, e.Constant(fusion.sparse_saturation)]), 0.0)
+        return qe.Formula(e.Sum([e.Variable("$score[0]"),
+                                 e.Mult([e.Constant(fusion.sparse_weight), saturated])]),
+                          defaults={"$score[0]": 0.0, "$score[1]": 0.0})
 
     def paths(self) -> list[str]:
         qe = self.qe
@@ -352,26 +380,39 @@ class ClientStore:
                 must.append(m.FieldCondition(key=key, match=m.MatchAny(any=list(values))))
         return m.Filter(must=must) if must else None
 
-    def query(self, dense, sparse, filters, limit, fusion, candidates, rrf_k) -> list[ScoredHit]:
+    def query(self, dense, sparse, filters, limit, fusion: Fusion) -> list[ScoredHit]:
         m = self.m
         flt = self._filter(filters)
         dense_q = dense.tolist() if dense is not None else None
         sparse_q = (m.SparseVector(indices=sparse.indices, values=sparse.values)
                     if sparse is not None and sparse.indices else None)
         kwargs: dict[str, Any] = {"limit": limit, "query_filter": flt, "with_payload": True}
-        if fusion in ("dense", "sparse") or dense_q is None or sparse_q is None:
-            use_dense = (fusion != "sparse" and dense_q is not None) or sparse_q is None
-            query, using = (dense_q, DENSE) if use_dense else (sparse_q, SPARSE)
-            if query is None:
-                return []
-            kwargs.update(query=query, using=using)
+        single = _single_retriever(fusion.method, dense_q, sparse_q)
+        if single is not None:
+            kwargs.update(query=single, using=DENSE if single is dense_q else SPARSE)
+        elif dense_q is None and sparse_q is None:
+            return []
         else:
-            kwargs["prefetch"] = [m.Prefetch(query=dense_q, using=DENSE, limit=candidates, filter=flt),
-                                  m.Prefetch(query=sparse_q, using=SPARSE, limit=candidates, filter=flt)]
-            kwargs["query"] = (m.RrfQuery(rrf=m.Rrf(k=rrf_k)) if fusion == "rrf"
-                               else m.FusionQuery(fusion=m.Fusion.DBSF))
+            kwargs["prefetch"] = [
+                m.Prefetch(query=dense_q, using=DENSE, limit=fusion.candidates, filter=flt),
+                m.Prefetch(query=sparse_q, using=SPARSE, limit=fusion.candidates, filter=flt)]
+            kwargs["query"] = self._fuse(fusion)
         result = self.client.query_points(self.collection, **kwargs)
         return [ScoredHit(str(p.id), p.score, p.payload or {}) for p in result.points]
+
+    def _fuse(self, fusion: Fusion):
+        m = self.m
+        if fusion.method == "rrf":
+            return m.RrfQuery(rrf=m.Rrf(k=fusion.rrf_k))
+        if fusion.method == "dbsf":
+            return m.FusionQuery(fusion=m.Fusion.DBSF)
+        saturated = m.DivExpression(div=m.DivParams(
+            left="$score[1]", right=m.SumExpression(sum=["$score[1]", fusion.sparse_saturation]),
+            by_zero_default=0.0))
+        return m.FormulaQuery(
+            formula=m.SumExpression(sum=["$score[0]", m.MultExpression(
+                mult=[fusion.sparse_weight, saturated])]),
+            defaults={"$score[0]": 0.0, "$score[1]": 0.0})
 
     def paths(self) -> list[str]:
         m = self.m
@@ -394,6 +435,15 @@ class ClientStore:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _single_retriever(method: str, dense_q, sparse_q):
+    """The one query to run when fusion is off or one side is missing, else None."""
+    if method == "dense" or sparse_q is None:
+        return dense_q
+    if method == "sparse" or dense_q is None:
+        return sparse_q
+    return None
 
 
 def _short(err: Exception) -> str:

@@ -27,7 +27,7 @@ def test_defaults_without_file():
     assert config.index.max_file_bytes == 1_000_000
     assert config.index.exclude == [] and config.index.languages == []
     assert config.qdrant.url == ""
-    assert config.search.fusion == "rrf" and config.search.limit == 10
+    assert config.search.fusion == "blend" and config.search.limit == 10
 
 
 def test_empty_file_is_all_defaults(tmp_path: Path):

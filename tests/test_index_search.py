@@ -228,7 +228,7 @@ def test_hits_point_at_real_source_lines(real_index, searcher):
 
 
 def test_scores_descending(searcher):
-    for fusion in ("rrf", "dbsf", "dense", "sparse"):
+    for fusion in ("blend", "rrf", "dbsf", "dense", "sparse"):
         hits = searcher.search("read a file", limit=10, fusion=fusion)
         assert hits, fusion
         scores = [h.score for h in hits]

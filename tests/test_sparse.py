@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import zlib
 
 import pytest
@@ -75,13 +74,43 @@ def test_token_ids_are_stable_31_bit_crc():
     assert all(0 <= token_id(t) < 2**31 for t in ["", "a", "é", "x" * 1000])
 
 
-def test_document_vector_tf_is_sublinear():
+def bm25_tf(tf: int, doc_len: int) -> float:
+    k1, b, avg = sparse.BM25_K1, sparse.BM25_B, sparse.AVG_CHUNK_TOKENS
+    return tf * (k1 + 1) / (tf + k1 * (1 - b + b * doc_len / avg))
+
+
+def test_document_vector_is_bm25_tf_saturating():
     vec = document_vector("cache cache cache cache lookup")
     weights = dict(zip(vec.indices, vec.values, strict=True))
-    assert weights[token_id("cache")] == pytest.approx(1 + math.log(4))
-    assert weights[token_id("lookup")] == pytest.approx(1.0)
+    assert weights[token_id("cache")] == pytest.approx(bm25_tf(4, 5))
+    assert weights[token_id("lookup")] == pytest.approx(bm25_tf(1, 5))
+    # Sub-linear and bounded by k1 + 1, whatever the count.
+    assert weights[token_id("lookup")] < weights[token_id("cache")] < 4 * weights[token_id("lookup")]
+    many = document_vector(" ".join(["cache"] * 500))
+    assert many.values[0] < sparse.BM25_K1 + 1
     assert vec.indices == sorted(vec.indices)
     assert len(vec.indices) == len(set(vec.indices)) == 2
+
+
+def test_longer_chunks_weigh_each_term_less():
+    short = document_vector("cache lookup")
+    long = document_vector("cache lookup " + " ".join(f"word{i}x" for i in range(300)))
+    weight = lambda vec: dict(zip(vec.indices, vec.values, strict=True))[token_id("cache")]  # noqa: E731
+    assert weight(long) < weight(short)
+
+
+def test_symbol_tokens_are_boosted():
+    plain = dict(zip(*(lambda v: (v.indices, v.values))(document_vector("def put(self): pass")),
+                     strict=True))
+    boosted = document_vector("def put(self): pass", symbol="LruCache.put")
+    weights = dict(zip(boosted.indices, boosted.values, strict=True))
+    assert weights[token_id("put")] == pytest.approx(plain[token_id("put")] + sparse.SYMBOL_BOOST)
+    assert weights[token_id("lrucache.put")] == pytest.approx(sparse.SYMBOL_BOOST)
+
+
+def test_query_drops_language_words_unless_alone():
+    assert set(query_vector("python read a file").indices) == {token_id("read"), token_id("file")}
+    assert set(query_vector("python").indices) == {token_id("python")}
 
 
 def test_query_vector_counts_each_term_once():
@@ -100,7 +129,7 @@ def test_hash_collisions_are_merged(monkeypatch):
     monkeypatch.setattr(sparse, "token_id", lambda tok: 7 if tok in ("alpha", "beta") else 9)
     doc = document_vector("alpha beta beta gamma")
     assert doc.indices == [7, 9]
-    assert doc.values == pytest.approx([1.0 + (1.0 + math.log(2)), 1.0])
+    assert doc.values == pytest.approx([bm25_tf(1, 4) + bm25_tf(2, 4), bm25_tf(1, 4)])
     q = query_vector("alpha beta gamma")
     assert q.indices == [7, 9] and q.values == [2.0, 1.0]
 
@@ -111,7 +140,7 @@ def test_vectors_well_formed_for_any_text(text: str):
     for vec in (document_vector(text), query_vector(text)):
         assert vec.indices == sorted(set(vec.indices))
         assert len(vec.indices) == len(vec.values)
-        assert all(v >= 1.0 for v in vec.values)
+        assert all(v > 0.0 for v in vec.values)
         assert all(0 <= i < 2**31 for i in vec.indices)
 
 

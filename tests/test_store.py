@@ -20,13 +20,14 @@ from codesearch.store import (
     ClientStore,
     EdgeStore,
     Filters,
+    Fusion,
     Point,
     StoredChunk,
     point_id,
 )
 
 DIM = 8
-FUSIONS = ("rrf", "dbsf", "dense", "sparse")
+FUSIONS = ("blend", "rrf", "dbsf", "dense", "sparse")
 
 
 def unit(seed: int) -> np.ndarray:
@@ -131,7 +132,7 @@ def shared(request, tmp_path_factory):
 
 
 def query(store, dense=None, sparse=None, filters=None, limit=50, fusion="rrf"):
-    return store.query(dense, sparse, filters or Filters(), limit, fusion, 100, 60)
+    return store.query(dense, sparse, filters or Filters(), limit, Fusion(fusion))
 
 
 # -------------------------------------------------------------------- basics
