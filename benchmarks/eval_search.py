@@ -14,7 +14,7 @@ Sets (read-only, evaluation only; see /work/shared/eval/README.md):
   judged functions in the system's order (judged functions the system did not
   return at all are put last, worst first).
 
-Modes: sparse, dense, rrf, dbsf (hybrid: dense + sparse prefetch fused in Qdrant),
+Modes: sparse, dense, blend, rrf, dbsf (hybrid: dense + sparse prefetch fused in Qdrant),
 plus a sweep of rrf_k and candidates. Every setting runs each query --repeats
 times (default 3) and metrics are averaged: Qdrant orders equal fused scores
 arbitrarily, so hybrid rankings vary between runs. Also index time, tokens/s, and
@@ -25,7 +25,7 @@ Writes benchmarks/results/search_quality.json (everything, incl. paired bootstra
 intervals against dense) and search_quality.md, and prints the markdown. Metrics
 live in benchmarks/metrics.py (`python -m doctest benchmarks/metrics.py`).
 
-    python benchmarks/eval_search.py [--sets cosqa,csn] [--modes sparse,dense,rrf,dbsf] [--keep DIR]
+    python benchmarks/eval_search.py [--sets cosqa,csn] [--modes sparse,dense,blend,rrf,dbsf] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ from metrics import ndcg_at_k, rank_metrics
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
-MODES = ("sparse", "dense", "rrf", "dbsf")
-HYBRID = ("rrf", "dbsf")
+MODES = ("sparse", "dense", "blend", "rrf", "dbsf")
+HYBRID = ("blend", "rrf", "dbsf")
 PRIMARY = {"cosqa": "mrr@10", "csn": "ndcg@10"}
 SET_TITLES = {"cosqa": "CoSQA dev (500 queries, 5,865 functions)",
               "csn": "CSN expert Python (99 queries, 416-function pool)"}
@@ -77,7 +77,7 @@ def ints(value: str) -> list[int]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sets", type=csv, default=["cosqa", "csn"], help="cosqa,csn")
-    p.add_argument("--modes", type=csv, default=list(MODES), help="sparse,dense,rrf,dbsf")
+    p.add_argument("--modes", type=csv, default=list(MODES), help="sparse,dense,blend,rrf,dbsf")
     p.add_argument("--keep", type=Path, default=None,
                    help="keep the index folders in DIR/<set> (and reuse them when unchanged)")
     p.add_argument("--rrf-k", type=ints, default=[10, 60], help="rrf_k values to sweep")
@@ -136,9 +136,9 @@ def variants_for(modes: list[str], rrf_ks: list[int], candidates: list[int],
             ks = sorted(set(rrf_ks) | {defaults.rrf_k})
             cands = sorted(set(candidates) | {defaults.candidates})
             out += [common.Variant("rrf", k, c) for k in ks for c in cands]
-        elif mode == "dbsf":
+        elif mode in ("dbsf", "blend"):
             cands = sorted(set(candidates) | {defaults.candidates})
-            out += [common.Variant("dbsf", None, c) for c in cands]
+            out += [common.Variant(mode, None, c) for c in cands]
         else:
             out.append(common.Variant(mode))
     return out

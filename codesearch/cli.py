@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_index(args) -> int:
-    from codesearch.config import load_config
     from codesearch.indexer import Indexer
+    from codesearch.locate import config_for_indexing
 
     root = Path(args.path)
     if not root.exists():
@@ -93,7 +93,7 @@ def cmd_index(args) -> int:
     if not root.is_dir():
         raise UserError(f"{root} is not a directory; give the repository's root folder")
     root = root.resolve()
-    config = load_config(args.config, root)
+    config = config_for_indexing(root, args.config)
     show = not args.quiet and not args.json
     indexer = Indexer(root, config, progress=show and sys.stderr.isatty(),
                       log=(lambda m: print(m, file=sys.stderr)) if show else None)

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from codesearch.config import (
+    CONFIG_NAMES,
     Config,
     IndexConfig,
     ModelConfig,
@@ -94,6 +95,15 @@ def save_settings(root: Path, config: Config) -> None:
     ignore = folder / ".gitignore"
     if not ignore.exists():
         ignore.write_text("*\n")
+
+
+def config_for_indexing(root: Path, config_path: Path | None) -> Config:
+    """The config an index run uses: an explicit file, else the repository's own
+    .codesearch.toml, else what the index was last built with (so a plain re-index
+    keeps a server URL or model given once with --config), else the defaults."""
+    if config_path is None and not any((root / n).is_file() for n in CONFIG_NAMES):
+        return resolve_config(root, None)
+    return load_config(config_path, root)
 
 
 def resolve_config(root: Path, config_path: Path | None) -> Config:

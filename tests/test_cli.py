@@ -292,6 +292,20 @@ def test_index_model_change_needs_full(capsys, fresh_repo, tmp_path, other_tiny_
     assert json.loads(out)["model"].startswith(f"{other_tiny_model_dir.name}@")
 
 
+def test_plain_reindex_keeps_the_config_the_index_was_built_with(capsys, fresh_repo):
+    # Indexed once with --config naming the tiny model; a later plain `index` must not
+    # fall back to the default model (it would refuse the index or load the big model).
+    root, config = fresh_repo
+    assert cli(capsys, "index", root, "--config", config, "-q")[0] == 0
+    (root / "added.py").write_text("def added_function():\n    return 42\n")
+    code, out, err = cli(capsys, "index", root, "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["files_indexed"] == 1
+    code, out, _ = cli(capsys, "status", root, "--json")
+    assert json.loads(out)["model"].startswith("tiny-bert@")
+
+
 def test_status_after_fresh_index_reports_nothing_to_do(capsys, fresh_repo):
     root, config = fresh_repo
     assert cli(capsys, "index", root, "--config", config, "-q")[0] == 0
