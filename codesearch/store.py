@@ -16,6 +16,8 @@ vectorless metadata point, which no vector query can ever return.
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from codesearch.errors import UserError
+from codesearch.lock import ENGINE_LOCK, try_lock, writer_pid
 from codesearch.sparse import SparseVector
 
 DENSE, SPARSE = "dense", "sparse"
@@ -117,6 +120,9 @@ class Store(Protocol):
     def count(self) -> int: ...
     def optimize(self) -> None: ...
     def flush(self) -> None: ...
+    def release(self) -> None:
+        """Let another process use the index until this handle's next call."""
+        ...
     def close(self) -> None: ...
 
 
@@ -127,40 +133,103 @@ def _payload_of_meta(payload: dict | None) -> dict | None:
 # --------------------------------------------------------------------------- edge
 
 
+# The engine admits one open handle at a time (an exclusive lock on its WAL), so
+# processes hand it over: an index run (which holds index.lock, see lock.py) closes it
+# while it embeds, and readers close theirs after each call while a run is at work.
+# How long a handle waits for the other side: a reader outlasts a write batch and the
+# final optimize; a writer waits for a reader to finish the call it is in.
+READER_WAIT = 60.0
+WRITER_WAIT = 5.0
+
+
 class EdgeStore:
-    """Qdrant Edge shard in a folder. One process at a time may open it for writing."""
+    """Qdrant Edge shard in a folder. Opened with `dim` it is a writer, else a reader."""
 
     def __init__(self, folder: Path, dim: int | None):
         import qdrant_edge as qe
 
         self.qe = qe
-        folder = Path(folder)
+        self.folder = folder = Path(folder)
+        self.writer = dim is not None
+        self._shard = None
+        self._engine_fd: int | None = None
         exists = (folder / "edge_config.json").exists() or any(folder.glob("segments*"))
+        if exists:
+            self._shard = self._load()
+            return
+        if dim is None:
+            raise UserError(f"no index at {folder.parent}: run 'codesearch index' first")
+        self._take_engine()
         try:
-            if exists:
-                self.shard = qe.EdgeShard.load(str(folder))
-            elif dim is None:
-                raise UserError(f"no index at {folder.parent}: run 'codesearch index' first")
-            else:
-                folder.mkdir(parents=True, exist_ok=True)
-                self.shard = qe.EdgeShard.create(str(folder), qe.EdgeConfig(
-                    vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
-                    sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-                ))
-                for name in INDEXED_FIELDS:
-                    self.shard.update(qe.UpdateOperation.create_field_index(
-                        name, qe.PayloadSchemaType.Keyword))
-        except UserError:
-            raise
+            folder.mkdir(parents=True, exist_ok=True)
+            self._shard = qe.EdgeShard.create(str(folder), qe.EdgeConfig(
+                vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+                sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            ))
+            for name in INDEXED_FIELDS:
+                self._shard.update(qe.UpdateOperation.create_field_index(
+                    name, qe.PayloadSchemaType.Keyword))
+        except Exception as err:
+            self.release()
+            raise UserError(f"cannot create the index at {folder.parent}: {err}") from err
+
+    @property
+    def shard(self):
+        if self._shard is None:  # released to another process: take it back
+            self._shard = self._load()
+        return self._shard
+
+    def _take_engine(self) -> None:
+        """Hold engine.lock before touching the engine. Its own WAL lock comes too late:
+        a load first tidies the segment folders, deleting the temporary files of an
+        optimize running in another process, so no process may even try to load
+        while another has the engine open."""
+        deadline = None
+        while self._engine_fd is None:
+            self._engine_fd = try_lock(self.folder.parent / ENGINE_LOCK)
+            if self._engine_fd is not None:
+                return
+            pid = writer_pid(self.folder.parent)
+            if pid is None:  # another reader, which never hands over: do not wait
+                raise UserError(f"the index at {self.folder.parent} is open in another "
+                                "codesearch process; close it and try again")
+            if deadline is None:
+                deadline = time.monotonic() + (WRITER_WAIT if self.writer else READER_WAIT)
+            if time.monotonic() >= deadline:
+                raise UserError(
+                    f"the index at {self.folder.parent} is open in another codesearch process "
+                    + ("(a TUI or editor?); close it and try again" if self.writer else
+                       f"(index run, pid {pid}); try again when it finishes"))
+            time.sleep(0.05)
+
+    def _load(self):
+        self._take_engine()
+        try:
+            return self.qe.EdgeShard.load(str(self.folder))
         except Exception as err:  # the engine reports locks and corruption as RuntimeError
+            self.release()
             message = str(err)
-            if "WouldBlock" in message or "lock" in message.lower():
-                raise UserError(f"the index at {folder.parent} is open in another codesearch "
-                                "process (an index run?); try again when it finishes") from err
-            raise UserError(f"cannot open the index at {folder.parent}: {message}") from err
+            if "WouldBlock" in message or "lock" in message.lower():  # a codesearch before engine.lock
+                raise UserError(f"the index at {self.folder.parent} is open in another "
+                                "codesearch process; close it and try again") from err
+            raise UserError(f"cannot open the index at {self.folder.parent}: {message}") from err
+
+    def release(self) -> None:
+        if self._shard is not None:
+            self._shard.close()  # persists everything written so far
+            self._shard = None
+        if self._engine_fd is not None:
+            os.close(self._engine_fd)  # drops the flock
+            self._engine_fd = None
+
+    def _yield_to_writer(self) -> None:
+        """A reader closes the engine after each call while an index run wants it."""
+        if not self.writer and self._shard is not None and writer_pid(self.folder.parent):
+            self.release()
 
     def read_meta(self) -> dict | None:
         records = self.shard.retrieve([META_ID], with_payload=True, with_vector=False)
+        self._yield_to_writer()
         return _payload_of_meta(records[0].payload) if records else None
 
     def write_meta(self, meta: dict) -> None:
@@ -176,6 +245,7 @@ class EdgeStore:
                 if r.payload and "path" in r.payload:
                     yield _stored(str(r.id), r.payload)
             if offset is None:
+                self._yield_to_writer()
                 return
 
     def vectors(self, ids: list[str]) -> dict[str, tuple[list[float], SparseVector]]:
@@ -236,7 +306,9 @@ class EdgeStore:
                         for q in (dense_q, sparse_q)]
             request = qe.QueryRequest(limit=limit, prefetches=prefetch, query=self._fuse(fusion),
                                       filter=flt, with_payload=True)
-        return [ScoredHit(str(p.id), p.score, p.payload or {}) for p in self.shard.query(request)]
+        hits = [ScoredHit(str(p.id), p.score, p.payload or {}) for p in self.shard.query(request)]
+        self._yield_to_writer()
+        return hits
 
     def _fuse(self, fusion: Fusion):
         qe = self.qe
@@ -256,17 +328,21 @@ class EdgeStore:
         facet = self.shard.facet(qe.FacetRequest(
             key="path", limit=10_000_000, exact=True,
             filter=qe.Filter(must_not=[qe.IsEmptyCondition("content_hash")])))
+        self._yield_to_writer()
         # The engine keeps a deleted value with count 0 until the shard is reopened.
         return sorted(str(h.value) for h in facet.hits if h.count > 0)
 
     def count(self) -> int:
         """Chunks in the index (neither the metadata point nor file markers)."""
         qe = self.qe
-        return self.shard.count(qe.CountRequest(
+        count = self.shard.count(qe.CountRequest(
             exact=True, filter=qe.Filter(must_not=[qe.IsEmptyCondition("content_hash")])))
+        self._yield_to_writer()
+        return count
 
     def flush(self) -> None:
-        self.shard.flush()
+        if self._shard is not None:  # a released engine has nothing pending
+            self._shard.flush()
 
     def optimize(self) -> None:
         # Merges small segments and builds HNSW and payload indexes; without it,
@@ -274,7 +350,7 @@ class EdgeStore:
         self.shard.optimize()
 
     def close(self) -> None:
-        self.shard.close()
+        self.release()
 
 
 def _stored(pid: str, payload: dict) -> StoredChunk:
@@ -291,7 +367,10 @@ class ClientStore:
     """A collection in a Qdrant server or cluster (or qdrant-client's local mode)."""
 
     def __init__(self, collection: str, dim: int | None, url: str = "", api_key: str | None = None,
-                 timeout: float = 10.0, local_path: str | None = None):
+                 timeout: float = 10.0, local_path: str | None = None,
+                 api_key_env: str = "QDRANT_API_KEY"):
+        import warnings
+
         from qdrant_client import QdrantClient, models
 
         self.m = models
@@ -299,11 +378,18 @@ class ClientStore:
         where = url or local_path or "memory"
         try:
             if url:
-                self.client = QdrantClient(url=url, api_key=api_key, timeout=int(timeout))
+                with warnings.catch_warnings():  # errors are one line; no warning lines before it
+                    warnings.filterwarnings("ignore", "Api key is used with an insecure connection")
+                    self.client = QdrantClient(url=url, api_key=api_key, timeout=int(timeout))
             else:
                 self.client = QdrantClient(path=local_path) if local_path else QdrantClient(":memory:")
             exists = self.client.collection_exists(collection)
         except Exception as err:
+            status = getattr(err, "status_code", None)
+            if status in (401, 403):  # never echo the key itself
+                given = "was refused" if api_key else "is missing"
+                raise UserError(f"Qdrant at {where} answered {status}: the API key {given}; set the "
+                                f"right key in ${api_key_env} (see [qdrant] api_key_env)") from err
             raise UserError(f"cannot reach Qdrant at {where}: {_short(err)}") from err
         if not exists:
             if dim is None:
@@ -432,6 +518,9 @@ class ClientStore:
 
     def optimize(self) -> None:
         pass
+
+    def release(self) -> None:
+        pass  # a server serves many clients at once
 
     def close(self) -> None:
         self.client.close()

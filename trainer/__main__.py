@@ -1,4 +1,4 @@
-"""`python -m trainer {mine,train,eval,export}`: the trainer's command line."""
+"""`python -m trainer {mine,corpus,train,eval,export}`: the trainer's command line."""
 
 from __future__ import annotations
 
@@ -35,11 +35,24 @@ def _parser() -> argparse.ArgumentParser:
     mine.add_argument("-q", "--quiet", action="store_true")
     mine.set_defaults(run=_mine)
 
+    corpus = commands.add_parser("corpus", help="download and mine a pinned corpus manifest")
+    corpus.add_argument("manifest", type=Path, help="e.g. trainer/corpora/default.toml")
+    corpus.add_argument("--out", type=Path, required=True, help="data directory to write")
+    corpus.add_argument("--cache", type=Path, help="downloads and trees "
+                        "(default ~/.cache/codesearch/corpus; reused by re-runs)")
+    corpus.add_argument("--eval-dir", type=Path, help="evaluation sets whose items are "
+                        "dropped from the corpus (default ../shared/eval)")
+    corpus.add_argument("--eval-percent", type=int, help="override the manifest's")
+    corpus.add_argument("--jobs", type=int, default=4, help="parallel downloads")
+    corpus.add_argument("-q", "--quiet", action="store_true")
+    corpus.set_defaults(run=_corpus)
+
     train = commands.add_parser("train", help="train the encoders as a config says")
     train.add_argument("--config", type=Path, required=True)
     train.add_argument("--data", type=Path, help="override the config's data directory")
     train.add_argument("--out", type=Path, help="override the config's output directory")
     train.add_argument("--device", help="override the config's device (auto, cpu, cuda)")
+    train.add_argument("--threads", type=int, help="override the config's CPU threads")
     train.add_argument("--stop-after", type=int, default=0, metavar="STEPS",
                        help="stop (with a checkpoint) after this many steps; run again to resume")
     train.add_argument("-q", "--quiet", action="store_true")
@@ -56,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
                           help="tokens per text for every model (default: each model's own)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--bf16", action="store_true")
+    evaluate.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's)")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.set_defaults(run=_eval)
 
@@ -78,11 +92,23 @@ def _mine(args) -> int:
     return 0
 
 
+def _corpus(args) -> int:
+    from trainer import corpus
+
+    manifest = corpus.build(args.manifest, args.out, args.cache or corpus.DEFAULT_CACHE,
+                            args.eval_dir or corpus.DEFAULT_EVAL_DIR, args.jobs,
+                            args.eval_percent, progress=not args.quiet,
+                            log=lambda line: print(line, file=sys.stderr))
+    print(json.dumps({"out": str(args.out), **corpus.summary(manifest)}, indent=2))
+    return 0
+
+
 def _train(args) -> int:
     from trainer.config import load_config
     from trainer.train import train
 
-    config = load_config(args.config, data=args.data, out=args.out, device=args.device)
+    config = load_config(args.config, data=args.data, out=args.out, device=args.device,
+                         threads=args.threads)
     result = train(config, stop_after=args.stop_after, progress=not args.quiet)
     if result is None:
         print(f"stopped after {args.stop_after} steps; run the same command to resume")
@@ -99,6 +125,10 @@ def _eval(args) -> int:
 
     pairs = read_pairs(args.data, args.split)
     device = pick_device(args.device)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     results = {}
     for name in args.models:
         model = DualEncoder.load(name, args.max_length).to(device)

@@ -46,7 +46,9 @@ class StageConfig:
     warmup_steps: int = 100
     schedule: str = "cosine"  # cosine or linear decay to 0 after warmup
     grad_clip: float = 1.0  # max global grad norm; 0 disables
-    temperature: float = 0.05  # infonce: initial value (learned); gte: fixed value
+    # infonce: initial value (learned); gte: fixed value. 0: the loss's own default,
+    # 0.05 for infonce (cpt) and 0.01 for gte (the GTE paper's).
+    temperature: float = 0.0
     learn_temperature: bool = True  # infonce only
     temperature_lr: float = 1e-3  # its own learning rate: at lr 2e-5 it would never move
     hard_negatives: int = 0  # per pair, mined by the model that starts this stage
@@ -62,6 +64,9 @@ class TrainConfig:
     stages: tuple[StageConfig, ...] = ()
     seed: int = 0
     device: str = "auto"  # auto: cuda when present, else cpu
+    # torch CPU threads; 0: torch's default (one per core). On a shared, busy machine 1 is
+    # often several times faster: idle OpenMP threads spin on cores others are using.
+    threads: int = 0
     bf16: bool = False  # autocast to bfloat16 (CPU and CUDA); master weights stay fp32
     alpha: float = 0.5  # source sampling: p_i proportional to n_i ** alpha
     eval_every: int = 200

@@ -14,9 +14,10 @@ no dunders, constructors, boilerplate (`toString`, `String`) or short accessors;
 case, whitespace and punctuation ignored), across all sources, train sources first so
 that the eval split never repeats training code.
 
-Sources: each SRC directory that looks like one repository (it has `.git` or a project
-file such as pyproject.toml, package.json, go.mod, Cargo.toml, pom.xml) is one source;
-any other SRC is a folder of sources, one per immediate subdirectory. A source goes to
+Sources: each SRC directory that looks like one repository or package (it has `.git`, a
+project file such as pyproject.toml, package.json, go.mod, Cargo.toml, pom.xml, or is an
+installed Python package with `__init__.py`) is one source; any other SRC is a folder of
+sources, one per immediate subdirectory. A source goes to
 the eval split when blake2b(name) falls in the first `eval_percent` of 100 buckets: by
 repository, never by pair, so near-identical code of one project never straddles splits.
 """
@@ -45,7 +46,8 @@ from trainer.data import Pair, normalised_hash, write_pairs
 
 REPO_MARKERS = (".git", "pyproject.toml", "setup.py", "setup.cfg", "package.json", "go.mod",
                 "Cargo.toml", "pom.xml", "build.gradle", "build.gradle.kts", "Gemfile",
-                "composer.json", "CMakeLists.txt", "meson.build", "mix.exs")
+                "composer.json", "CMakeLists.txt", "meson.build", "mix.exs",
+                "__init__.py")  # an installed package, e.g. site-packages/requests
 # A tiny budget makes the chunker split every class into skeleton + methods: a pair per
 # method. Functions are never split, whatever the budget.
 CODE_CHUNK_TOKENS = 1
@@ -326,11 +328,14 @@ def text_pairs(chunk: Chunk, source: str) -> list[Pair]:
     pairs: list[tuple[str, str]] = []
     if chunk.language in DOC_LANGUAGES:
         title, body = _section_body(chunk) if chunk.language != "text" else ("", chunk.code)
-        if title and word_count(body) >= MIN_WORDS:
-            pairs.append((title, body))
+        found = paragraphs(body)
+        # The body as prose (code blocks and tables dropped): the text tower's documents
+        # are prose, and a heading over a table says little the table's words would not.
+        prose = "\n\n".join(part for part in found if part)
+        if title and word_count(prose) >= MIN_WORDS:
+            pairs.append((title, prose))
     else:
-        body = prose_of_doc(chunk.doc)
-    found = paragraphs(body)
+        found = paragraphs(prose_of_doc(chunk.doc))
     pairs.extend(itertools.pairwise(found))
     return [Pair.make(query, document, kind="text", language=chunk.language, source=source,
                       path=chunk.path, symbol=chunk.symbol)

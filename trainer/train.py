@@ -45,6 +45,8 @@ def pick_device(device: str) -> torch.device:
 def train(config: TrainConfig, stop_after: int = 0, progress: bool = True) -> Path | None:
     """Run every stage; returns the last stage's best model directory, or None when
     `stop_after` (optimizer steps in this call's current stage) stopped it early."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
     init = config.model.init
     result: Path | None = None
     for stage in config.stages:
@@ -82,9 +84,10 @@ def run_stage(config: TrainConfig, stage: StageConfig, init: str, stop_after: in
         model_config = dataclasses.replace(model_config, code_init="")
     model = DualEncoder.from_config(model_config).to(device).train()
     if stage.loss == "infonce":
-        loss_fn = SymmetricInfoNCE(stage.temperature, learn_temperature=stage.learn_temperature)
+        loss_fn = SymmetricInfoNCE(stage.temperature or 0.05,
+                                   learn_temperature=stage.learn_temperature)
     else:
-        loss_fn = GTEContrastiveLoss(stage.temperature)
+        loss_fn = GTEContrastiveLoss(stage.temperature or 0.01)
     loss_fn.to(device)
 
     def loss_of(embeddings: list[torch.Tensor]) -> torch.Tensor:
@@ -138,7 +141,8 @@ def run_stage(config: TrainConfig, stage: StageConfig, init: str, stop_after: in
         pairs = [train_pairs[i] for i in batch.indices]
         groups = [model.mini_batches([p.query for p in pairs], "query", stage.mini_batch),
                   model.mini_batches([p.document for p in pairs], batch.kind, stage.mini_batch)]
-        if negatives is not None and (hard := batch_negatives(negatives, batch.indices)):
+        hard = batch_negatives(negatives, batch.indices, train_pairs) if negatives else []
+        if hard:
             texts = [train_pairs[i].document for i in hard]
             groups.append(model.mini_batches(texts, batch.kind, stage.mini_batch))
 

@@ -57,12 +57,13 @@ class CodeSearchApp(App[None]):
     TITLE = "codesearch"
     ENABLE_COMMAND_PALETTE = False  # ctrl+p is query history here
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "clear_or_quit", "Clear/quit"),
-        Binding("ctrl+o", "open", "Open"),
-        Binding("ctrl+y", "copy_location", "Copy path:line"),
-        Binding("ctrl+r", "reindex", "Re-index"),
-        Binding("ctrl+t", "toggle_theme", "Light/dark"),
-        Binding("f1", "help", "Help", key_display="F1/?"),
+        Binding("escape", "clear_or_quit", "Clear",
+                tooltip="Back to the query box, then clear it, then quit"),
+        Binding("ctrl+o", "open", "Open", tooltip="Open the highlighted hit in $VISUAL/$EDITOR"),
+        Binding("ctrl+y", "copy_location", "Copy", tooltip="Copy the highlighted hit's path:line"),
+        Binding("ctrl+r", "reindex", "Re-index", tooltip="Re-index the files changed since"),
+        Binding("ctrl+t", "toggle_theme", "Theme", tooltip="Switch between light and dark"),
+        Binding("f1", "help", "Help", key_display="F1/?", tooltip="Show every key"),
         Binding("question_mark", "help", "Help", show=False),
         Binding("f2", "filter('language')", "Language filter", show=False),
         Binding("f3", "filter('kind')", "Kind filter", show=False),
@@ -187,9 +188,9 @@ class CodeSearchApp(App[None]):
             self.workers.cancel_group(self, "search")
             chunks = f"{self.status.chunks:,} chunks" if self.status else "the index"
             results.show_message(f"type to search {chunks} by meaning and by name")
-            self.query_one(StatusBar).show_activity("")
+            results.border_title = ""
+            self.call_after_refresh(self._results_on_screen, self._generation)
             return
-        self.query_one(StatusBar).show_activity("searching…")
         self.search(query, self._generation)
 
     @work(thread=True, exclusive=True, group="search", exit_on_error=False)
@@ -215,12 +216,16 @@ class CodeSearchApp(App[None]):
             results.show_message("no results")
         else:
             results.show_hits(message.hits)
-        self.query_one(StatusBar).show_activity(
-            f"{len(message.hits)} hits · {message.seconds * 1000:.0f} ms")
+        results.border_title = f"{len(message.hits)} hits · {message.seconds * 1000:.0f} ms"
         self.call_after_refresh(self._results_on_screen, message.generation)
 
     def _results_on_screen(self, generation: int) -> None:
         self.results_shown = (generation, time.perf_counter())
+
+    @property
+    def results_current(self) -> bool:
+        """Whether the results on screen answer the query and filters as they are now."""
+        return self.results_shown[0] == self._generation
 
     # -- results, preview, editor -------------------------------------------------
 
@@ -328,12 +333,12 @@ class CodeSearchApp(App[None]):
     # -- the rest -------------------------------------------------------------------
 
     def action_clear_or_quit(self) -> None:
+        # Step by step: back to the query (what it says is kept), then clear it, then quit.
         query = self.query_one(QueryInput)
-        if query.value:
+        if self.focused is not query:
+            query.focus()
+        elif query.value:
             query.value = ""
-            query.focus()
-        elif self.focused is not query:
-            query.focus()
         else:
             self.exit()
 
@@ -369,10 +374,14 @@ class CodeSearchApp(App[None]):
                 keys = [k.strip() for k in binding.key.split(",") if k.strip() not in seen]
                 seen.update(keys)
                 if keys:
-                    rows.setdefault(binding.description, []).extend(
+                    rows.setdefault(binding.tooltip or binding.description, []).extend(
                         self.get_key_display(Binding(k, "")) for k in keys)
             sections.append((title, [(", ".join(keys), desc) for desc, keys in rows.items()]))
-        sections[0][1].extend([("ctrl+q", "Quit"), ("tab, shift+tab", "Next/previous widget")])
+        sections[0][1].extend([
+            (self.get_key_display(Binding("ctrl+q", "")), "Quit"),
+            ("tab, shift+tab", "Next/previous widget"),
+            ("click, double click", "Preview, open in $EDITOR (results)"),
+        ])
         return sections
 
     async def action_quit(self) -> None:

@@ -9,9 +9,10 @@ from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import TextArea
-from textual.widgets.text_area import LanguageDoesNotExist
+from textual.widgets.text_area import LanguageDoesNotExist, SyntaxAwareDocument
 
 from codesearch.search import Hit
 
@@ -20,27 +21,50 @@ CONTEXT_ABOVE = 3
 
 # Grammars we ship for chunking whose highlight queries Textual does not bundle:
 # TextArea name -> (module, language function, modules whose HIGHLIGHTS_QUERY to use).
+# Only queries written for the grammar itself: a borrowed one (JavaScript's for
+# TypeScript) fails to compile, so those languages stay plain text.
 _EXTRA_GRAMMARS = {
     "c": ("tree_sitter_c", "language", ("tree_sitter_c",)),
     "cpp": ("tree_sitter_cpp", "language", ("tree_sitter_c", "tree_sitter_cpp")),
-    "csharp": ("tree_sitter_c_sharp", "language", ("tree_sitter_c_sharp",)),
     "ruby": ("tree_sitter_ruby", "language", ("tree_sitter_ruby",)),
     "php": ("tree_sitter_php", "language_php", ("tree_sitter_php",)),
-    "typescript": ("tree_sitter_typescript", "language_typescript", ("tree_sitter_javascript",)),
-    "tsx": ("tree_sitter_typescript", "language_tsx", ("tree_sitter_javascript",)),
 }
+
+
+@cache
+def _compiled_query(language, source: str):
+    """One tree-sitter Query per grammar and query text, kept for the whole process.
+
+    Textual's TextArea compiles its highlight query again on every `load_text`, which
+    is every hit the preview shows: 5-20 ms each, and on py-tree-sitter 0.26.1 freeing
+    a compiled query whose pattern pairs a text predicate with `#is-not?` (Textual's
+    JavaScript highlights do) corrupts the heap and later segfaults. Compiled once
+    and never freed, both go away.
+    """
+    from tree_sitter import Query
+
+    return Query(language, source)
+
+
+def _prepare_query_once(document: SyntaxAwareDocument, query: str):
+    return _compiled_query(document.language, query)
+
+
+# Every TextArea in the process goes through this; the preview is the only one with a
+# language. Same contract as Textual's own method (a Query for the document's language).
+SyntaxAwareDocument.prepare_query = _prepare_query_once
 
 
 @cache
 def _extra_language(name: str):
     """(tree-sitter Language, highlight query) for one of _EXTRA_GRAMMARS, or None."""
     try:
-        from tree_sitter import Language, Query
+        from tree_sitter import Language
 
         module, function, query_modules = _EXTRA_GRAMMARS[name]
         language = Language(getattr(importlib.import_module(module), function)())
         query = "\n".join(importlib.import_module(m).HIGHLIGHTS_QUERY for m in query_modules)
-        Query(language, query)  # a query that does not fit the grammar would fail later
+        _compiled_query(language, query)  # one that does not fit the grammar fails here
         return language, query
     except Exception:  # a missing grammar or a query for another version: plain text
         return None
@@ -53,9 +77,11 @@ class Preview(TextArea):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(read_only=True, show_line_numbers=True, soft_wrap=False,
-                         highlight_cursor_line=False, **kwargs)
+                         highlight_cursor_line=False,
+                         placeholder="the highlighted hit's file shows here", **kwargs)
         self._loaded: tuple[str, int, int] | None = None  # (path, mtime_ns, size) on screen
         self._marked: tuple[int, int] | None = None       # 0-based first and last line
+        self._mark_style = Style()
         self.hit: Hit | None = None
 
     def on_mount(self) -> None:
@@ -63,6 +89,12 @@ class Preview(TextArea):
             found = _extra_language(name)
             if found:
                 self.register_language(name, *found)
+        self.watch(self.app, "theme", self._follow_app_theme)
+
+    def _follow_app_theme(self) -> None:
+        # TextArea's default syntax colours are made for dark backgrounds (pale yellow
+        # names are unreadable on white), so light app themes get a light syntax theme.
+        self.theme = "css" if self.app.current_theme.dark else "github_light"
 
     def show_hit(self, root: Path, hit: Hit | None) -> None:
         self.hit = hit
@@ -108,13 +140,14 @@ class Preview(TextArea):
         above = spare // 2 if spare > 2 * CONTEXT_ABOVE else CONTEXT_ABOVE
         return max(0, first - above)
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Looked up once per paint, not once per line.
+        self._mark_style = Style(bgcolor=self.get_component_rich_style("preview--chunk").bgcolor)
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
         strip = super().render_line(y)
-        if self._marked is None:
-            return strip
         line = self.scroll_offset.y + y  # no soft wrap: screen rows are document lines
-        if not self._marked[0] <= line <= self._marked[1]:
+        if self._marked is None or not self._marked[0] <= line <= self._marked[1]:
             return strip
-        background = self.get_component_rich_style("preview--chunk").bgcolor
-        return Strip(Segment.apply_style(strip, post_style=Style(bgcolor=background)),
-                     strip.cell_length)
+        return Strip(Segment.apply_style(strip, post_style=self._mark_style), strip.cell_length)

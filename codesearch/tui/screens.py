@@ -85,6 +85,9 @@ class BuildScreen(Screen[IndexSummary | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,ctrl+q", "give_up", "Quit", show=True),
     ]
+    # Focused once the whole screen is mounted: the buttons sit two containers deep,
+    # and nested children may still be mounting when the screen's own Mount arrives.
+    AUTO_FOCUS = "#build"
 
     def __init__(self, session: IndexSession) -> None:
         super().__init__()
@@ -104,10 +107,6 @@ class BuildScreen(Screen[IndexSummary | None]):
                 yield Button("Quit", id="quit")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.query_one("#build-progress").display = False
-        self.query_one("#build", Button).focus()
-
     @on(Button.Pressed, "#quit")
     def action_give_up(self) -> None:
         self.workers.cancel_all()
@@ -116,7 +115,7 @@ class BuildScreen(Screen[IndexSummary | None]):
     @on(Button.Pressed, "#build")
     def start_build(self) -> None:
         self.query_one("#build", Button).disabled = True
-        self.query_one("#build-progress").display = True
+        self.query_one("#build-progress").add_class("-running")
         self.query_one("#build-phase", Label).update("looking for files…")
         self.build()
 

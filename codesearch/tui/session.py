@@ -44,22 +44,23 @@ class IndexStatus:
 class IndexSession:
     """One repository's index, its Searcher, and updates to it."""
 
-    def __init__(self, root: Path, config: Config):
+    def __init__(self, root: Path, config: Config, encoder: Encoder | None = None):
         self.root = root
         self.config = config
         self.searcher: Searcher | None = None
-        self._encoder: Encoder | None = None
+        self._encoder = encoder  # loaded on open unless given (tests share one)
         # Counting stale files and re-indexing both scan the whole store: one at a time.
         self._update_lock = threading.Lock()
 
     @classmethod
-    def locate(cls, path: Path, config_path: Path | None = None) -> IndexSession:
+    def locate(cls, path: Path, config_path: Path | None = None,
+               encoder: Encoder | None = None) -> IndexSession:
         """The index of the repository at or around `path` (which need not be indexed yet)."""
         path = Path(path)
         if not path.exists():
             raise UserError(f"path {path} does not exist")
         root = find_root(path if path.is_dir() else path.parent)
-        return cls(root, resolve_config(root, Path(config_path) if config_path else None))
+        return cls(root, resolve_config(root, Path(config_path) if config_path else None), encoder)
 
     # -- opening --------------------------------------------------------------
 
@@ -97,9 +98,14 @@ class IndexSession:
         return summary
 
     def close(self) -> None:
-        if self.searcher is not None:
-            self.searcher.close()
-            self.searcher = None
+        # Textual cancels thread workers on exit but does not wait for them: take the
+        # update lock so that a re-index (which stops at its next file once cancelled)
+        # or a stale count is done with the store before it closes; the Searcher does
+        # the same for a search in flight.
+        with self._update_lock:
+            if self.searcher is not None:
+                self.searcher.close()
+                self.searcher = None
 
     # -- using ----------------------------------------------------------------
 

@@ -29,23 +29,21 @@ def ago(when: datetime | None, now: datetime | None = None) -> str:
 
 
 def status_content(status: IndexStatus, now: datetime | None = None) -> Content:
-    parts = [
-        Content.from_markup("[b]$chunks[/b] chunks · [b]$files[/b] files",
-                            chunks=f"{status.chunks:,}", files=f"{status.files:,}"),
-        Content(status.model),
-        Content(f"indexed {ago(status.indexed_at, now)}"
-                + ("" if status.complete else " (incomplete)")),
-    ]
+    """Most useful first, so that a narrow terminal cuts the least useful."""
+    parts = [Content.from_markup("[b]$chunks[/b] chunks · [b]$files[/b] files",
+                                 chunks=f"{status.chunks:,}", files=f"{status.files:,}")]
     if status.stale is None:
         parts.append(Content.from_markup("[dim]checking for changes…[/]"))
     elif status.stale:
-        parts.append(Content.from_markup(
-            "[$warning]$n stale[/] [dim](ctrl+r)[/]", n=f"{status.stale:,}"))
+        parts.append(Content.from_markup("[$warning]$n stale[/]", n=f"{status.stale:,}"))
     else:
         parts.append(Content.from_markup("[$success]up to date[/]"))
     if status.skipped:
         parts.append(Content.from_markup("[@click=app.show_skipped][$warning]$n skipped[/][/]",
                                          n=f"{len(status.skipped):,}"))
+    parts.append(Content(f"indexed {ago(status.indexed_at, now)}"
+                         + ("" if status.complete else " (incomplete)")))
+    parts.append(Content.from_markup("[dim]$model[/]", model=status.model))
     return Content(" · ").join(parts)
 
 

@@ -16,10 +16,10 @@ the first and the third sum. The temperature is fixed (paper: 0.01).
 Shapes:
     queries    (B, dim)  unit vectors
     documents  (B, dim)  unit vectors; documents[i] is the positive of queries[i]
-    negatives  (B, H, dim) or (B*H, dim), optional; extra columns of the q -> d set
+    negatives  (B, H, dim) or (N, dim), optional; N = B*H extra columns of the q -> d set
     returns    scalar loss (mean over the batch)
 
-The logit matrix is (B, B + B*H + B + B + B): [q->d | q->neg | q->q | d->q | d->d].
+The logit matrix is (B, B + N + B + B + B): [q->d | q->neg | q->q | d->q | d->d].
 """
 
 from __future__ import annotations

@@ -10,12 +10,12 @@ column-wise one (document -> queries).
 Shapes:
     queries    (B, dim)       unit vectors from the text encoder
     documents  (B, dim)       unit vectors; documents[i] is the positive of queries[i]
-    negatives  (B, H, dim) or (B*H, dim), optional hard negatives. They are appended as
-               extra columns of the query -> document direction only: a hard negative has
-               no query of its own, so it has no column of the transposed direction.
+    negatives  (B, H, dim) or (N, dim), optional hard negatives (N = B*H or fewer).
+               They are appended as extra columns of the query -> document direction only:
+               a hard negative has no query of its own, so no column of the other one.
     returns    scalar loss
 
-Row logits are (B, B + B*H), column logits (B, B).
+Row logits are (B, B + N), column logits (B, B).
 """
 
 from __future__ import annotations
@@ -52,6 +52,6 @@ class SymmetricInfoNCE(nn.Module):
         if negatives is not None:
             candidates = torch.cat([documents, negatives.reshape(-1, documents.shape[-1])])
         targets = torch.arange(len(queries), device=queries.device)
-        rows = scale * queries @ candidates.T           # (B, B + B*H)
+        rows = scale * queries @ candidates.T           # (B, B + N)
         columns = scale * documents @ queries.T          # (B, B): document i -> all queries
         return (F.cross_entropy(rows, targets) + F.cross_entropy(columns, targets)) / 2
