@@ -56,7 +56,9 @@ class ModelInfo:
         """The text tower as a model of its own (pooling, length, prefixes shared)."""
         if not self.text_path:
             return self
-        return dataclasses.replace(self, path=self.text_path, text_path="", text_id="")
+        # Its own model_id: runtime.py keys each tower's ONNX export by it.
+        return dataclasses.replace(self, model_id=f"{self.model_id}+text@{self.text_id}",
+                                   path=self.text_path, text_path="", text_id="")
 
 
 def resolve_model_path(name: str) -> Path:
@@ -162,7 +164,7 @@ def _pooling_from_st(path: Path) -> str:
     return "mean"
 
 
-def _quiet_offline_transformers() -> None:
+def quiet_offline_transformers() -> None:
     # Never reach for the network at run time, and keep transformers' own progress
     # bars and warnings off our stderr.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -213,15 +215,13 @@ class Encoder:
     """A model. Thread-safe for encoding (inference only, no state changes).
 
     The torch model loads on first use. Small inputs (a query, a few chunks) on the
-    CPU run in numpy instead (codesearch.bert.NumpyBert), so `search` and small
-    re-indexes never import torch at all.
+    CPU run in ONNX Runtime instead when an index run has exported the model
+    (codesearch.runtime), so `search` and small re-indexes need not import torch.
     """
 
     def __init__(self, info: ModelInfo, device: str = "auto", precision: str = "auto",
                  batch_tokens: int = 16384):
-        # Plain BERT models load without transformers (seconds off every cold start);
-        # others fall back to AutoModel/AutoTokenizer inside codesearch.bert.
-        from codesearch.bert import load_tokenizer
+        from codesearch.runtime import load_tokenizer
 
         self.info = info
         if device == "auto":
@@ -247,7 +247,7 @@ class Encoder:
         except (OSError, ValueError) as err:
             raise UserError(f"cannot load model from {info.path}: {err}".splitlines()[0]) from err
         self._model = None
-        self._numpy = None  # NumpyBert, False where the model is not a plain BERT
+        self._onnx = None  # runtime.OnnxEncoder, False where the model has no export
         self._load_lock = threading.Lock()
         self.tokens_seen = 0  # real (non-padding) tokens encoded, for throughput figures
 
@@ -257,24 +257,41 @@ class Encoder:
         if self._model is None:
             with self._load_lock:
                 if self._model is None:
-                    from codesearch.bert import load_torch_model
+                    quiet_offline_transformers()
+                    from transformers import AutoModel
 
                     try:
-                        model = load_torch_model(Path(self.info.path))
+                        model = AutoModel.from_pretrained(self.info.path, local_files_only=True)
                     except (OSError, ValueError) as err:
                         raise UserError(f"cannot load model from {self.info.path}: {err}"
                                         .splitlines()[0]) from err
                     self._model = model.eval().to(self.device)
         return self._model
 
-    def _numpy_model(self):
-        if self._numpy is None:
+    def _onnx_model(self):
+        if self._onnx is None:
             with self._load_lock:
-                if self._numpy is None:
-                    from codesearch.bert import NumpyBert
+                if self._onnx is None:
+                    from codesearch.runtime import OnnxEncoder
 
-                    self._numpy = NumpyBert.load(Path(self.info.path)) or False
-        return self._numpy
+                    self._onnx = OnnxEncoder.open(self.info.model_id) or False
+        return self._onnx
+
+    def export_runtime(self) -> bool:
+        """Export the loaded torch model for ONNX Runtime unless done before; True if written.
+
+        Only after torch has been loaded for real work (an index run), so it costs
+        nothing new; a failed export only means later small inputs run on torch."""
+        from codesearch.runtime import export, onnx_path
+
+        path = onnx_path(self.info.model_id)
+        if self._model is None or path.is_file():
+            return False
+        try:
+            export(self._model, path)
+        except Exception:  # an architecture the exporter cannot trace: torch will do
+            return False
+        return True
 
     @classmethod
     def load(cls, name: str, max_length: int | None = None, **kwargs) -> Encoder:
@@ -293,35 +310,41 @@ class Encoder:
             return out
         ids = self.tokenizer(texts, add_special_tokens=True, truncation=True,
                              max_length=self.info.max_length)["input_ids"]
-        from codesearch.bert import NUMPY_MAX_TOKENS
+        from codesearch.runtime import SMALL_INPUT_TOKENS
 
+        forward = self._forward
         if (self.device == "cpu" and self._model is None
-                and sum(len(x) for x in ids) <= NUMPY_MAX_TOKENS and self._numpy_model()):
-            for row, seq in enumerate(ids):
-                out[row] = self._numpy_forward(seq)
-            return out
+                and sum(len(x) for x in ids) <= SMALL_INPUT_TOKENS and self._onnx_model()):
+            forward = self._onnx_forward
         for batch in length_batches([len(x) for x in ids], self.batch_tokens):
-            out[batch] = self._forward([ids[i] for i in batch])
+            out[batch] = forward([ids[i] for i in batch])
         return out
 
-    def _numpy_forward(self, ids: list[int]) -> np.ndarray:
-        hidden = self._numpy.hidden(ids)
-        pooled = hidden[0] if self.info.pooling == "cls" else hidden.mean(0)
-        self.tokens_seen += len(ids)
-        return pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+    def _padded(self, ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """(batch, longest) int64 token ids and attention mask."""
+        width = max(len(x) for x in ids)
+        input_ids = np.full((len(ids), width), self.tokenizer.pad_token_id or 0, dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        for row, seq in enumerate(ids):
+            input_ids[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1
+        self.tokens_seen += int(mask.sum())
+        return input_ids, mask
+
+    def _onnx_forward(self, ids: list[list[int]]) -> np.ndarray:
+        input_ids, mask = self._padded(ids)
+        hidden = self._onnx.hidden(input_ids, mask)
+        if self.info.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            weights = mask[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
     def _forward(self, ids: list[list[int]]) -> np.ndarray:
         import torch
 
-        width = max(len(x) for x in ids)
-        pad = self.tokenizer.pad_token_id or 0
-        input_ids = torch.full((len(ids), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for row, seq in enumerate(ids):
-            input_ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
-        self.tokens_seen += int(mask.sum())
-        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        input_ids, mask = (torch.from_numpy(a).to(self.device) for a in self._padded(ids))
         device_type = "cuda" if self.device.startswith("cuda") else "cpu"
         with torch.inference_mode(), torch.autocast(
             device_type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
@@ -370,6 +393,11 @@ class Embedder:
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self.text.encode_queries(texts)
+
+    def export_runtime(self) -> None:
+        """Export each tower that torch has loaded for ONNX Runtime (Encoder.export_runtime)."""
+        for encoder in {id(self.code): self.code, id(self.text): self.text}.values():
+            encoder.export_runtime()
 
     def encode_documents(self, texts: list[str], languages: list[str]) -> np.ndarray:
         """(len(texts), dim) vectors; texts[i] in languages[i] picks the tower."""

@@ -150,6 +150,8 @@ class Indexer:
             check_model(meta, self.info)
             save_settings(self.root, self.config)
             self._index(store, meta or {})
+            if self.encoder is not None:  # torch is loaded: now cheap to export (runtime.py)
+                self.encoder.export_runtime()
         finally:
             self.summary.seconds = time.perf_counter() - started
             store.flush()

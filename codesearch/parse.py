@@ -642,10 +642,12 @@ class _Walker:
         return strip_comment_markers("\n".join(comments)) if comments else ""
 
     def _python_docstring(self, body: Node) -> str:
-        first = body.named_child(0)
+        # named_child raises (not None) past the end on py-tree-sitter 0.25: an empty
+        # body (an unindented docstring leaves one) must be asked first.
+        first = body.named_children[0] if body.named_child_count else None
         if first is None or first.type != "expression_statement" or first.named_child_count != 1:
             return ""
-        literal = first.named_child(0)
+        literal = first.named_children[0]
         if literal is None or literal.type != "string":
             return ""
         return _string_literal_text(self.text(literal))

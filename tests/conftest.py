@@ -9,10 +9,12 @@ milliseconds.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# ONNX exports of the models tests index with (codesearch/runtime.py) go to a cache of
+# this session's own, shared by the CLI subprocesses, never the user's ~/.cache.
+os.environ["CODESEARCH_CACHE"] = tempfile.mkdtemp(prefix="codesearch-test-cache-")
+atexit.register(shutil.rmtree, os.environ["CODESEARCH_CACHE"], ignore_errors=True)
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt",
                    "special_tokens_map.json")

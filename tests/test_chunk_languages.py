@@ -1022,3 +1022,11 @@ def test_other_languages_are_text_windows() -> None:
 def test_estimate_tokens_counts_words_and_punctuation() -> None:
     assert estimate_tokens("def f(a): pass") == 10  # 7 tokens * 1.3, rounded up
     assert estimate_tokens("") == 0
+
+
+def test_python_function_with_an_empty_body_and_an_unindented_docstring():
+    # Found by the fuzzer: the def's body is empty (the docstring sits at column 0),
+    # which once made tree-sitter's named_child(0) raise and the file fall back.
+    text = ('def sha(path):\n"""Hex digest of the file."""\n    h = 1\n    return h\n')
+    result = chunk_file("h.py", text, "python", 64)
+    assert not result.parse_error.startswith(("tree-sitter failed", "chunking failed"))

@@ -11,6 +11,8 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -402,3 +404,16 @@ def test_subprocess_errors(indexed_repo, tmp_path):
 
     result = run_cli("search", "retry", str(indexed_repo), "--glob", "*.nothing")
     assert (result.returncode, result.stdout, result.stderr) == (1, "", "")
+
+
+def test_search_after_an_index_run_imports_neither_torch_nor_transformers(fresh_repo):
+    """The index run exports the model for ONNX Runtime (runtime.py): a cold search
+    process then encodes its query without the seconds those imports cost."""
+    root, config = fresh_repo
+    assert run_cli("index", str(root), "--config", str(config), "-q").returncode == 0
+    probe = ("import sys\nfrom codesearch.search import Searcher\n"
+             f"hits = Searcher.open({str(root)!r}).search('retry with backoff')\n"
+             "print(len(hits), 'torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, env=dict(os.environ)).stdout.split()
+    assert out[1:] == ["False", "False"] and int(out[0]) > 0

@@ -261,3 +261,52 @@ def test_model_manifest_dim_overrides_config(tmp_path: Path, minilm_path):
     model = make_tiny_bert(tmp_path / "m", minilm_path)
     (model / "codesearch_model.json").write_text(json.dumps({"dim": 32, "pooling": "mean"}))
     assert read_model_info(model).dim == 32
+
+
+# ------------------------------------------------------- ONNX Runtime (runtime.py)
+
+
+def test_onnx_export_matches_torch_and_spares_torch(minilm_path, reference, tmp_path,
+                                                    monkeypatch):
+    """An exported model encodes as torch does, and small inputs then never load torch."""
+    from codesearch.runtime import onnx_path
+
+    monkeypatch.setenv("CODESEARCH_CACHE", str(tmp_path / "cache"))
+    info = read_model_info(minilm_path)
+    fresh = Encoder(info, device="cpu", precision="fp32")
+    assert not fresh.export_runtime()          # torch not loaded: nothing to export from
+    fresh.encode(TEXTS[:1] * 300)               # large input: loads the torch model
+    assert fresh._model is not None and fresh.export_runtime()
+    assert onnx_path(info.model_id).is_file() and not fresh.export_runtime()  # once
+
+    light = Encoder(info, device="cpu", precision="fp32")
+    ours = light.encode(TEXTS)
+    assert light._model is None, "a small input loaded torch despite the export"
+    assert row_cosines(ours, reference).min() > 0.9999
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert light.tokens_seen == sum(len(x) for x in light.tokenizer(
+        TEXTS, truncation=True, max_length=info.max_length)["input_ids"])
+
+
+def test_onnx_export_with_cls_pooling(tmp_path, minilm_path, monkeypatch):
+    monkeypatch.setenv("CODESEARCH_CACHE", str(tmp_path / "cache"))
+    model = make_tiny_bert(tmp_path / "cls", minilm_path, pooling_cls=True)
+    torch_side = Encoder(read_model_info(model), device="cpu", precision="fp32")
+    expected = torch_side.encode(TEXTS * 40)[: len(TEXTS)]  # large: torch
+    assert torch_side.export_runtime()
+    light = Encoder(read_model_info(model), device="cpu", precision="fp32")
+    assert row_cosines(light.encode(TEXTS), expected).min() > 0.9999
+    assert light._model is None
+
+
+def test_a_corrupt_export_falls_back_to_torch(tmp_path, tiny_model_dir, monkeypatch):
+    from codesearch.runtime import onnx_path
+
+    monkeypatch.setenv("CODESEARCH_CACHE", str(tmp_path / "cache"))
+    info = read_model_info(tiny_model_dir)
+    onnx_path(info.model_id).parent.mkdir(parents=True)
+    onnx_path(info.model_id).write_bytes(b"not an onnx graph")
+    encoder = Encoder(info, device="cpu", precision="fp32")
+    assert encoder.encode(["hello"]).shape == (1, info.dim)
+    assert encoder._model is not None  # torch answered
+

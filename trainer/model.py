@@ -22,9 +22,9 @@ from torch import nn
 
 from codesearch.embed import (
     MANIFEST_NAME,
-    _quiet_offline_transformers,
     length_batches,
     pool,
+    quiet_offline_transformers,
     read_model_info,
     resolve_model_path,
 )
@@ -99,7 +99,7 @@ class DualEncoder(nn.Module):
 
     @classmethod
     def _open(cls, text_dir: Path, code_dir: Path, spec: EncoderSpec) -> DualEncoder:
-        _quiet_offline_transformers()
+        quiet_offline_transformers()
         from transformers import AutoModel, AutoTokenizer
 
         def tower(folder: Path):
