@@ -386,7 +386,10 @@ def report(trials: list[Trial], final: list[str], source: str, model: str, comma
         "each exit 130 with one line on stderr)",
         f"- Signals that struck mid-write (index left incomplete): "
         f"{sum(t.left != 'complete' for t in trials)}",
-        f"- Trials whose resumed index differed from a clean index: {len(failed)}",
+        "- Trials whose resumed index differed from a clean index: "
+        f"{sum(any(not x.startswith('SIGINT') for x in t.problems) for t in failed)}",
+        "- SIGINT trials whose exit was not 130 with one line: "
+        f"{sum(any(x.startswith('SIGINT') for x in t.problems) for t in failed)}",
         f"- Final tree against a real clean index (point ids and payloads): "
         f"{'identical' if not final else '; '.join(final)}",
         "- Lost: " + ("nothing" if not failed and not final else "SEE FAILURES"),

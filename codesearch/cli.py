@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
@@ -64,8 +65,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        code = _main(argv)
+    except KeyboardInterrupt:  # one that landed outside _main's own handler
+        print("codesearch: interrupted; run the same command again to resume", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    if argv is None:  # the program itself, not a test calling in
+        # The work is done or cleanly stopped: a Ctrl-C while the interpreter shuts down
+        # would only kill it by the signal (status -2) for nothing. signal.signal raises
+        # a pending KeyboardInterrupt before it changes the handler, hence the retries.
+        for _ in range(3):
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                break
+            except KeyboardInterrupt:
+                code = EXIT_INTERRUPTED
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
         commands = {"index": cmd_index, "search": cmd_search, "status": cmd_status, "tui": cmd_tui}
         return commands[args.command](args)
     except UserError as err:
