@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         code = _main(argv)
-    except KeyboardInterrupt:  # one that landed outside _main's own handler
+    except KeyboardInterrupt:  # anywhere in _main, its error handlers included
         print("codesearch: interrupted; run the same command again to resume", file=sys.stderr)
         code = EXIT_INTERRUPTED
     if argv is None:  # the program itself, not a test calling in
@@ -91,9 +91,6 @@ def _main(argv: list[str] | None) -> int:
     except UserError as err:
         print(f"codesearch: error: {err}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("codesearch: interrupted; run the same command again to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `codesearch search ... | head`: the reader left, which is not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
