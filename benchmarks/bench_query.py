@@ -35,7 +35,7 @@ FILTERS = {
     "no filter": {},
     "language": {"languages": ["go"]},
     "language + kind": {"languages": ["python"], "kinds": ["function", "method"]},
-    "path glob": {"glob": "rust/**"},
+    "path glob": {"glob": "**/rust/**"},  # at any depth: the synthetic paths are copyN/...
 }
 
 

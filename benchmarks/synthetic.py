@@ -43,6 +43,8 @@ def build(folder: Path, n: int, source: list, dim: int = 384, meta: dict | None 
     if stamp.exists():
         facts = json.loads(stamp.read_text())
         if facts.get("n") == n and facts.get("version") == VERSION:
+            # A writer's open brings the payload indexes to the product's current kind.
+            EdgeStore(folder / "qdrant", dim).close()
             return facts
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)

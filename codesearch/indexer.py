@@ -32,7 +32,7 @@ from codesearch.embed import Embedder, Encoder, ModelInfo, read_model_info, reso
 from codesearch.errors import UserError
 from codesearch.locate import drop_store, index_dir, open_store, save_settings
 from codesearch.lock import IndexLock
-from codesearch.store import Point, Store, StoredChunk, point_id
+from codesearch.store import Point, Store, StoredFile, point_id
 from codesearch.walk import Skipped, SourceFile, WalkResult, read_source, walk
 
 # Chunks gathered before one embedding pass: large enough for well-filled length
@@ -41,6 +41,10 @@ from codesearch.walk import Skipped, SourceFile, WalkResult, read_source, walk
 # 1024, 2.6% with 4096 (~40 s of embedding on 2 cores, the most an interrupt loses).
 EMBED_BATCH_CHUNKS = 4096
 UPSERT_BATCH = 256
+# The engine is handed to waiting searchers while a batch embeds, unless the batch is
+# this small: embedding it takes about a second, and closing and reopening the engine
+# would cost as much again (a one-file re-index).
+RELEASE_ABOVE_CHUNKS = 32
 # Bump when chunking changes so that existing indexes re-chunk (vectors are reused).
 CHUNKER_VERSION = 1
 
@@ -67,31 +71,11 @@ class IndexSummary:
 
 
 @dataclass
-class FileState:
-    """What the store holds for one path."""
-
-    file_hash: str = ""
-    n_chunks: int = 0
-    present: int = 0
-    mtime_ns: int = 0
-    size: int = -1
-    skipped: str = ""   # why a recorded file holds no chunks
-    hashes: set[str] = field(default_factory=set)
-
-    @property
-    def complete(self) -> bool:
-        # A file with chunks is complete when all of them are in; a file without
-        # chunks is represented by exactly one marker point.
-        return len(self.hashes) == 1 and self.present == max(self.n_chunks, 1)
-
-
-@dataclass
 class Plan:
     walked: WalkResult
     todo: list[SourceFile] = field(default_factory=list)   # new, or stat differs
     gone: list[str] = field(default_factory=list)          # indexed, no longer in the tree
-    states: dict[str, FileState] = field(default_factory=lambda: defaultdict(FileState))
-    reusable: dict[str, str] = field(default_factory=dict)  # content hash -> point id
+    states: dict[str, StoredFile] = field(default_factory=dict)
     same_chunker: bool = True
 
 
@@ -168,11 +152,7 @@ class Indexer:
         walked = walk(self.root, cfg.max_file_bytes, cfg.exclude, cfg.languages or None)
         self.summary.stage_seconds["walk"] += time.perf_counter() - t
         t = time.perf_counter()
-        plan = Plan(walked=walked)
-        for stored in store.state():
-            _add_state(plan.states[stored.path], stored)
-            if stored.content_hash:
-                plan.reusable.setdefault(stored.content_hash, stored.id)
+        plan = Plan(walked=walked, states=store.files())
         self.summary.stage_seconds["store"] += time.perf_counter() - t
         plan.same_chunker = (meta.get("chunker") == CHUNKER_VERSION
                              and meta.get("chunk_tokens") == cfg.chunk_tokens)
@@ -187,7 +167,7 @@ class Indexer:
                 plan.walked.skipped.append(Skipped(f.path, state.skipped))
         return plan
 
-    def file_changed(self, file: SourceFile, state: FileState | None) -> bool:
+    def file_changed(self, file: SourceFile, state: StoredFile | None) -> bool:
         """Whether a file the plan flagged really differs from its indexed version."""
         text, _ = read_source(file)
         return not (state and state.complete and text is not None
@@ -205,7 +185,7 @@ class Indexer:
                     chunker=CHUNKER_VERSION, chunk_tokens=self.config.index.chunk_tokens,
                     version=__version__)
         store.write_meta(meta)
-        self._update(store, plan.todo, plan.states if plan.same_chunker else {}, plan.reusable)
+        self._update(store, plan.todo, plan.states if plan.same_chunker else {})
         t = time.perf_counter()
         for path in plan.gone:
             store.delete_path(path)
@@ -222,8 +202,7 @@ class Indexer:
 
     # -- updating -------------------------------------------------------------
 
-    def _update(self, store: Store, todo: list[SourceFile], states: dict[str, FileState],
-                reusable: dict[str, str]) -> None:
+    def _update(self, store: Store, todo: list[SourceFile], states: dict[str, StoredFile]) -> None:
         bar = _progress_bar(len(todo), self.progress)
         pending: list[_PendingFile] = []
         pending_chunks = 0
@@ -236,15 +215,15 @@ class Indexer:
                 pending.append(item)
                 pending_chunks += len(item.chunks)
                 if pending_chunks >= EMBED_BATCH_CHUNKS:
-                    self._write(store, pending, reusable, bar)
+                    self._write(store, pending, bar)
                     pending, pending_chunks = [], 0
             if pending:
-                self._write(store, pending, reusable, bar)
+                self._write(store, pending, bar)
         finally:
             bar.close()
 
     def _read_and_chunk(self, store: Store, file: SourceFile,
-                        state: FileState | None) -> _PendingFile | None:
+                        state: StoredFile | None) -> _PendingFile | None:
         s = self.summary
         t = time.perf_counter()
         text, reason = read_source(file)
@@ -287,26 +266,27 @@ class Indexer:
         h.update(text.encode("utf-8", "surrogatepass"))
         return h.hexdigest()
 
-    def _write(self, store: Store, pending: list[_PendingFile], reusable: dict[str, str], bar) -> None:
+    def _write(self, store: Store, pending: list[_PendingFile], bar) -> None:
         s = self.summary
         chunks = [c for item in pending for c in item.chunks]
         texts = [c.embedding_text() for c in chunks]
         hashes = [c.content_hash for c in chunks]
 
         t = time.perf_counter()
-        reuse_ids = sorted({reusable[h] for h in hashes if h in reusable})
-        stored = store.vectors(reuse_ids) if reuse_ids else {}
+        # Moved or copied code, and chunks an earlier batch of this run wrote: their
+        # vector is in the store already.
+        reusable = store.ids_of_content(sorted(set(hashes)))
+        stored = store.vectors(sorted(set(reusable.values()))) if reusable else {}
         s.stage_seconds["store"] += time.perf_counter() - t
-        dense: dict[str, np.ndarray] = {}
-        for h in hashes:
-            if h in reusable and reusable[h] in stored and h not in dense:
-                dense[h] = np.asarray(stored[reusable[h]][0], dtype=np.float32)
+        dense: dict[str, np.ndarray] = {h: np.asarray(stored[pid][0], dtype=np.float32)
+                                        for h, pid in reusable.items() if pid in stored}
         # Identical new chunks (copies within this batch) are embedded once.
         to_embed = {h: text for h, text in zip(hashes, texts, strict=True) if h not in dense}
         s.chunks_reused += len(chunks) - sum(1 for h in hashes if h in to_embed)
 
         if to_embed:
-            store.release()  # searchers may use the index while we embed (store.py)
+            if len(to_embed) > RELEASE_ABOVE_CHUNKS:
+                store.release()  # searchers may use the index while we embed (store.py)
             t = time.perf_counter()
             encoder = self._encoder()
             before = encoder.tokens_seen
@@ -328,8 +308,6 @@ class Indexer:
                 store.upsert(points[start:start + UPSERT_BATCH])
             # Only now that every new chunk is in, the old version of the file goes.
             store.delete_path(item.file.path, keep_file_hash=item.file_hash)
-            for p in points:
-                reusable.setdefault(p.payload["content_hash"], p.id)
         s.stage_seconds["store"] += time.perf_counter() - t
 
     def _point(self, item: _PendingFile, ordinal: int, chunk: Chunk, vector: np.ndarray) -> Point:
@@ -359,16 +337,6 @@ class Indexer:
 def _lexical_text(chunk: Chunk) -> str:
     # The path's words help queries like "config loader"; symbol and code carry the rest.
     return f"{chunk.path}\n{chunk.symbol}\n{chunk.code}"
-
-
-def _add_state(state: FileState, stored: StoredChunk) -> None:
-    state.file_hash = stored.file_hash
-    state.n_chunks = stored.n_chunks
-    state.present += 1
-    state.mtime_ns = stored.mtime_ns
-    state.size = stored.size
-    state.skipped = stored.skipped
-    state.hashes.add(stored.file_hash)
 
 
 def _progress_bar(total: int, enabled: bool):

@@ -414,6 +414,14 @@ def tiny_config(model_dir: Path):
     return config
 
 
+def write_tiny_config(folder: Path, model_dir: Path, name: str = "tiny.toml",
+                      extra: str = "") -> Path:
+    """The same tiny model as a TOML config file, for commands run as a user runs them."""
+    path = folder / name
+    path.write_text(f'[model]\nname = "{model_dir}"\ndevice = "cpu"\nprecision = "fp32"\n{extra}')
+    return path
+
+
 def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None):
     """`python -m codesearch ARGS` in a real subprocess."""
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git, run_cli
+from conftest import git, run_cli, write_tiny_config
 
 from codesearch.chunk import chunk_file
 from codesearch.cli import main
@@ -35,12 +35,6 @@ def cli(capsys, *argv, stdin: str | None = None, monkeypatch=None) -> tuple[int,
         code = exit_.code
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def write_tiny_config(folder: Path, model_dir: Path, name: str = "tiny.toml") -> Path:
-    path = folder / name
-    path.write_text(f'[model]\nname = "{model_dir}"\ndevice = "cpu"\nprecision = "fp32"\n')
-    return path
 
 
 def json_lines(out: str) -> list[dict]:

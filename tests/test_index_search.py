@@ -397,6 +397,31 @@ def test_delete_file_removes_its_chunks(tiny_index, tiny_encoder):
     assert s.files_indexed == 0
 
 
+def test_glob_resolution_follows_the_index(tiny_index, tiny_encoder):
+    root, config, _ = tiny_index
+    with Searcher(root, config, open_store(root, config), encoder=tiny_encoder) as searcher:
+        assert searcher.search("cache eviction", glob="extra/**") == []  # resolved and kept
+        (root / "extra").mkdir()
+        (root / "extra" / "evict.py").write_text("def evict_oldest(cache):\n"
+                                                 "    cache.pop(next(iter(cache)))\n")
+        reindex(root, config, tiny_encoder, store=searcher.store)  # as the TUI does
+        hits = searcher.search("cache eviction", glob="extra/**")
+        assert [h.symbol for h in hits] == ["evict_oldest"]
+
+
+@pytest.mark.parametrize("glob", ["web/**", "*.rs", "utils/", "**/lru.rs", "src/lru.rs",
+                                  "!*.py", "docs/*.md", "[a-t]*/**"])
+def test_matching_paths_agrees_with_pathspec(tiny_index, glob):
+    import pathspec
+
+    from codesearch.search import matching_paths
+
+    root, config, _ = tiny_index
+    paths = sorted({p[1] for p in stored(root, config)})
+    spec = pathspec.GitIgnoreSpec.from_lines([glob])
+    assert matching_paths(glob, paths) == [p for p in paths if spec.match_file(p)]
+
+
 def test_move_file_reuses_vectors(tiny_index, tiny_encoder):
     root, config, first = tiny_index
     old, new = "utils/hashing.py", "utils/digest.py"

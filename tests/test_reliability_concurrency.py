@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import tiny_config
+from conftest import tiny_config, write_tiny_config
 
 from codesearch.indexer import Indexer
 from codesearch.locate import open_store
@@ -52,8 +52,7 @@ def test_search_while_an_index_run_writes(tmp_path, tiny_model_dir, tiny_encoder
     config = tiny_config(tiny_model_dir)
     Indexer(root, config, encoder=tiny_encoder).run()
     write_tree(root, 2)
-    config_file = tmp_path / "tiny.toml"
-    config_file.write_text(f'[model]\nname = "{tiny_model_dir}"\ndevice = "cpu"\nprecision = "fp32"\n')
+    config_file = write_tiny_config(tmp_path, tiny_model_dir)
     writer = subprocess.Popen([sys.executable, "-m", "codesearch", "index", str(root), "-q",
                                "--config", str(config_file)], stderr=subprocess.PIPE, text=True,
                               env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import write_tiny_config
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -32,8 +33,7 @@ def indexed_template(tmp_path_factory, tiny_model_dir):
     """A git copy of this package's own source, indexed once, and a tiny-model config."""
     base = tmp_path_factory.mktemp("crash")
     root = ct.make_repo(REPO / "codesearch", base / "repo")
-    config = base / "tiny.toml"
-    config.write_text(f'[model]\nname = "{tiny_model_dir}"\ndevice = "cpu"\nprecision = "fp32"\n')
+    config = write_tiny_config(base, tiny_model_dir)
     assert ct.run_index(root, config).returncode == 0
     return root, config
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from conftest import make_tiny_bert
+from conftest import make_tiny_bert, write_tiny_config
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -57,8 +57,7 @@ def index_state(root: Path) -> tuple:
 def indexed(tmp_path_factory, tiny_model_dir):
     base = tmp_path_factory.mktemp("errors")
     root = ct.make_repo(REPO / "codesearch", base / "repo")
-    config = base / "tiny.toml"
-    config.write_text(f'[model]\nname = "{tiny_model_dir}"\ndevice = "cpu"\nprecision = "fp32"\n')
+    config = write_tiny_config(base, tiny_model_dir)
     assert ct.run_index(root, config).returncode == 0
     return root, config, base
 

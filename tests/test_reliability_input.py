@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import tiny_config
+from conftest import tiny_config, write_tiny_config
 from nasty_tree import GOOD, SECRET_TEXT, SKIPPED, restore_permissions, write_nasty_tree
 
 from codesearch.store import EdgeStore
@@ -41,10 +41,8 @@ def nasty_index(tmp_path_factory, tiny_model_dir):
     outside = base / "outside.py"
     outside.write_text("def outside_the_root():\n    pass\n")
     root = write_nasty_tree(base / "repo", outside)
-    config = base / "tiny.toml"
     # A limit above the 20 MB file, so that its content (one huge line) is what rejects it.
-    config.write_text(f'[model]\nname = "{tiny_model_dir}"\ndevice = "cpu"\nprecision = "fp32"\n'
-                      "[index]\nmax_file_bytes = 32000000\n")
+    config = write_tiny_config(base, tiny_model_dir, extra="[index]\nmax_file_bytes = 32000000\n")
     result = run_unprivileged("index", str(root), "--config", str(config), "--json")
     yield root, config, result
     restore_permissions(root)

@@ -179,6 +179,50 @@ def test_state_lists_every_chunk(shared):
         "server/main.go", "h2", 3, p.payload["content_hash"], 1000, 10)
 
 
+def test_files_summarise_each_path_from_its_first_point(filled):
+    files = filled.files()
+    assert set(files) == {"app/retry.py", "server/main.go", "docs/guide.md"}
+    go = files["server/main.go"]
+    assert (go.file_hash, go.n_chunks, go.points, go.versions, go.mtime_ns, go.size) == (
+        "h2", 3, 3, 1, 1000, 10)
+    assert all(f.complete for f in files.values())
+
+
+def test_files_flag_half_written_and_damaged_paths(filled):
+    # A new version half written (a run killed between its writes): two first points.
+    filled.upsert([make_point("app/retry.py", "h9", 0, 3)])
+    # A version missing a chunk: fewer points than its count.
+    filled.delete_path("server/main.go")
+    filled.upsert([make_point("server/main.go", "h2", i, 3) for i in (0, 2)])
+    # Points whose first point is gone (never left by a run): still listed, incomplete.
+    filled.delete_path("docs/guide.md")
+    filled.upsert([make_point("docs/guide.md", "h3", 1, 2)])
+    # A marker: a file that yields no chunks, one vectorless point without an ordinal.
+    filled.upsert([Point(point_id("bin/blob", "skip", 0), None, None, {
+        "path": "bin/blob", "file_hash": "skip", "n_chunks": 0, "skipped": "binary",
+        "mtime_ns": 5, "size": 7})])
+    files = filled.files()
+    assert (files["app/retry.py"].versions, files["app/retry.py"].points) == (2, 3)
+    assert (files["server/main.go"].points, files["server/main.go"].n_chunks) == (2, 3)
+    assert files["docs/guide.md"].versions == 0
+    assert not any(files[p].complete for p in ("app/retry.py", "server/main.go", "docs/guide.md"))
+    blob = files["bin/blob"]
+    assert blob.complete and (blob.skipped, blob.size, blob.mtime_ns) == ("binary", 7, 5)
+    # The same verdicts from every point, read one by one.
+    for path, f in files.items():
+        points = [c for c in filled.state() if c.path == path]
+        assert f.points == len(points)
+        assert f.complete == (len({c.file_hash for c in points}) == 1
+                              and len(points) == max(points[0].n_chunks, 1))
+
+
+def test_ids_of_content(shared):
+    wanted = [CORPUS[1].payload["content_hash"], CORPUS[5].payload["content_hash"], "absent"]
+    assert shared.ids_of_content(wanted) == {CORPUS[1].payload["content_hash"]: CORPUS[1].id,
+                                             CORPUS[5].payload["content_hash"]: CORPUS[5].id}
+    assert shared.ids_of_content([]) == {}
+
+
 def test_vectors_roundtrip(shared):
     ids = [CORPUS[0].id, CORPUS[4].id, "11111111-1111-1111-1111-111111111111"]
     got = shared.vectors(ids)

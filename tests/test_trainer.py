@@ -85,7 +85,7 @@ def toy_config(tiny_bert: Path, data: Path, out: Path, **train):
     stages = [stage]
     if "stages" in train:
         stages = train.pop("stages")
-    raw = {"data": str(data), "out": str(out), "device": "cpu", "eval_every": 3,
+    raw = {"data": str(data), "out": str(out), "device": "cpu", "bf16": False, "eval_every": 3,
            "checkpoint_every": 2, "eval_pool": 8,
            "model": {"init": str(tiny_bert), "max_length": 32, "name": "tiny-dual"},
            "stage": stages}
@@ -381,6 +381,9 @@ def test_config_rejects_unknown_keys_and_losses(tiny_bert, toy_data, tmp_path):
         parse_config({**good, "stage": [{"name": "a", "loss": "triplet"}]})
     with pytest.raises(UserError, match="no \\[\\[stage\\]\\]"):
         parse_config({**good, "stage": []})
+    with pytest.raises(UserError, match="bf16 = 'yes'"):
+        parse_config({**good, "bf16": "yes"})
+    assert parse_config({k: v for k, v in good.items() if k != "bf16"}).bf16 == "auto"
     from trainer.config import load_config
 
     shipped = sorted((Path(__file__).parents[1] / "trainer" / "configs").glob("*.toml"))

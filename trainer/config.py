@@ -67,7 +67,10 @@ class TrainConfig:
     # torch CPU threads; 0: torch's default (one per core). On a shared, busy machine 1 is
     # often several times faster: idle OpenMP threads spin on cores others are using.
     threads: int = 0
-    bf16: bool = False  # autocast to bfloat16 (CPU and CUDA); master weights stay fp32
+    # autocast to bfloat16 (CPU and CUDA); master weights stay fp32. "auto": on where the
+    # hardware has bf16 (CUDA, or a CPU with AVX512-BF16/AMX); elsewhere it is emulated and
+    # several times slower than fp32.
+    bf16: bool | str = "auto"
     alpha: float = 0.5  # source sampling: p_i proportional to n_i ** alpha
     eval_every: int = 200
     checkpoint_every: int = 200
@@ -103,6 +106,8 @@ def parse_config(raw: dict[str, Any], **overrides: Any) -> TrainConfig:
             raise UserError(f"the config needs a top-level '{key}' path")
         raw[key] = Path(raw[key]).expanduser()
     config = _build(TrainConfig, {**raw, "model": model, "stages": stages}, "top level")
+    if config.bf16 not in (True, False, "auto"):
+        raise UserError(f"bf16 = {config.bf16!r}: use true, false or \"auto\"")
     for stage in stages:
         if stage.loss not in ("infonce", "gte"):
             raise UserError(f"stage {stage.name}: unknown loss '{stage.loss}' (infonce or gte)")

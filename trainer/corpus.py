@@ -180,42 +180,40 @@ def fetch(package: Package, cache: Path) -> tuple[Path, bool]:
     return folder, False
 
 
-def prefetch_debian(packages: list[Package], cache: Path) -> None:
-    """One `apt-get download` for every missing .deb: a call per package costs seconds of
-    apt start-up each. Any failure leaves the rest to fetch(), one by one."""
-    missing = [p for p in packages
-               if p.ecosystem == "debian" and not _archives(_download_dir(p, cache))]
-    batch = cache / "downloads" / "debian-batch"
-    for start in range(0, len(missing), 200):
-        chunk = missing[start : start + 200]
-        batch.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["apt-get", "download", "-q", *[p.spec for p in chunk]], cwd=batch,
-                       capture_output=True)
-        for package in chunk:
-            debs = sorted(batch.glob(f"{package.name}_*.deb"))
-            if len(debs) == 1:
-                folder = _download_dir(package, cache)
-                folder.mkdir(parents=True, exist_ok=True)
-                debs[0].rename(folder / debs[0].name)
+def _deb_file(batch: Path, package: Package) -> Path | None:
+    debs = sorted(batch.glob(f"{package.name}_*.deb"))
+    return debs[0] if len(debs) == 1 else None
 
 
-def prefetch_npm(packages: list[Package], cache: Path) -> None:
-    """One `npm pack` for many missing tarballs, as prefetch_debian does for .debs."""
-    missing = [p for p in packages
-               if p.ecosystem == "npm" and not _archives(_download_dir(p, cache))]
-    batch = cache / "downloads" / "npm-batch"
-    for start in range(0, len(missing), 50):
-        chunk = missing[start : start + 50]
-        batch.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "pack", "--silent", *[p.spec for p in chunk]], cwd=batch,
-                       capture_output=True)
-        for package in chunk:  # npm names a tarball SCOPE-NAME-VERSION.tgz
-            tarball = batch / (package.name.lstrip("@").replace("/", "-")
-                               + f"-{package.version}.tgz")
-            if tarball.is_file():
-                folder = _download_dir(package, cache)
-                folder.mkdir(parents=True, exist_ok=True)
-                tarball.rename(folder / tarball.name)
+def _npm_file(batch: Path, package: Package) -> Path | None:
+    # npm names a tarball SCOPE-NAME-VERSION.tgz
+    tarball = batch / (package.name.lstrip("@").replace("/", "-") + f"-{package.version}.tgz")
+    return tarball if tarball.is_file() else None
+
+
+# Batched downloaders: one call fetches many packages, where a call per package costs
+# seconds of apt or npm start-up each. (command, packages per call, file finder).
+_BATCHED = {"debian": (["apt-get", "download", "-q"], 200, _deb_file),
+            "npm": (["npm", "pack", "--silent"], 50, _npm_file)}
+
+
+def prefetch(packages: list[Package], cache: Path) -> None:
+    """Download every missing .deb and npm tarball in batches. Any failure leaves the
+    rest to fetch(), one by one."""
+    for ecosystem, (command, size, find) in _BATCHED.items():
+        missing = [p for p in packages
+                   if p.ecosystem == ecosystem and not _archives(_download_dir(p, cache))]
+        batch = cache / "downloads" / f"{ecosystem}-batch"
+        for start in range(0, len(missing), size):
+            chunk = missing[start : start + size]
+            batch.mkdir(parents=True, exist_ok=True)
+            subprocess.run([*command, *[p.spec for p in chunk]], cwd=batch, capture_output=True)
+            for package in chunk:
+                found = find(batch, package)
+                if found is not None:
+                    folder = _download_dir(package, cache)
+                    folder.mkdir(parents=True, exist_ok=True)
+                    found.rename(folder / found.name)
 
 
 # ---------------------------------------------------------------- extract
@@ -397,8 +395,7 @@ def build(manifest_path: Path, out: Path, cache: Path = DEFAULT_CACHE,
     trees.mkdir(parents=True, exist_ok=True)
     if any(p.ecosystem == "debian-source" for p in packages):
         _apt_source_options(cache)  # one `apt-get update` before the parallel downloads
-    prefetch_debian(packages, cache)
-    prefetch_npm(packages, cache)
+    prefetch(packages, cache)
 
     def prepare(package: Package) -> dict:
         try:

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from codesearch.embed import MANIFEST_NAME
+from codesearch.embed import MANIFEST_NAME, bf16_supported
 from trainer.checkpoint import load_checkpoint, save_checkpoint
 from trainer.config import StageConfig, TrainConfig
 from trainer.data import SourceSampler, read_pairs
@@ -47,6 +47,8 @@ def train(config: TrainConfig, stop_after: int = 0, progress: bool = True) -> Pa
     `stop_after` (optimizer steps in this call's current stage) stopped it early."""
     if config.threads:
         torch.set_num_threads(config.threads)
+    if config.bf16 == "auto":
+        config = dataclasses.replace(config, bf16=bf16_supported(str(pick_device(config.device))))
     init = config.model.init
     result: Path | None = None
     for stage in config.stages:
