@@ -166,7 +166,7 @@ def matching_paths(glob: str, paths: list[str]) -> list[str]:
     spec = pathspec.GitIgnoreSpec.from_lines([glob])
     if len(spec.patterns) == 1 and spec.patterns[0].include:
         # One including pattern: its regex straight over our already normalised paths,
-        # 4x faster than match_file, which normalises each path again.
+        # skipping match_file's normalisation of every path again.
         regex = spec.patterns[0].regex
         return [p for p in paths if regex.match(p)]
     return [p for p in paths if spec.match_file(p)]
