@@ -55,15 +55,16 @@ def raw_encoder(texts: list[str], precision: str = "auto") -> dict:
     """Tokens/s of the model's forward alone over `texts` (the ceiling for indexing)."""
     import torch
 
-    from codesearch.embed import length_batches
+    from codesearch.embed import WIDTH_STEP, length_batches, padded_width
 
     enc = load_encoder(precision)
     ids = enc.tokenizer(texts, add_special_tokens=True, truncation=True,
                         max_length=enc.info.max_length)["input_ids"]
     batches = []
-    for batch in length_batches([len(x) for x in ids], enc.batch_tokens):
+    # The batches the product makes (same budget, same padded widths), pre-built.
+    for batch in length_batches([len(x) for x in ids], enc.batch_tokens, step=WIDTH_STEP):
         rows = [ids[i] for i in batch]
-        width = max(len(r) for r in rows)
+        width = padded_width(max(len(r) for r in rows), WIDTH_STEP)
         input_ids = torch.zeros((len(rows), width), dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
         for r, seq in enumerate(rows):

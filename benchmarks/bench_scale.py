@@ -51,7 +51,7 @@ def meta() -> dict:
     from codesearch.indexer import model_meta
 
     return dict(model_meta(read_model_info(resolve_model_path(DEFAULT_MODEL))), complete=True,
-                generation=1)
+                generation=1, path_dirs=True)
 
 
 def bench(sizes: list[int], index_facts: dict | None, cache: Path = corpus.DEFAULT_CACHE) -> Table:

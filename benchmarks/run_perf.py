@@ -89,31 +89,40 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=corpus.DEFAULT_CACHE)
     args = parser.parse_args()
     started = time.perf_counter()
+    out = REPO / "benchmarks" / "results" / ("perf-quick.md" if args.quick else "perf.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
     tree = bench_index.quick_tree(args.cache) if args.quick else corpus.build(args.cache)
     tables: dict[str, Table] = {}
-    tables["index"], facts = bench_index.bench_full(tree)
+
+    def stage(name: str, table: Table) -> None:
+        # Every finished table is on disk at once: a run stopped later keeps it.
+        tables[name] = table
+        out.with_suffix(".partial.md").write_text("\n".join(t.markdown() for t in tables.values()))
+
+    log("full index")
+    index_table, facts = bench_index.bench_full(tree)
+    stage("index", index_table)
     log("re-index")
-    tables["reindex"] = bench_index.bench_reindex(tree)
+    stage("reindex", bench_index.bench_reindex(tree))
     sizes = [10_000] if args.quick else [10_000, 100_000, 1_000_000]
     log("scaling (builds the synthetic stores once)")
-    tables["scale"] = bench_scale.bench(sizes, facts, args.cache)
+    stage("scale", bench_scale.bench(sizes, facts, args.cache))
     big = args.cache / f"synthetic-{sizes[-1]}"
     log("warm queries")
-    tables["warm"], _ = bench_query.warm_table(tree, big, 2 if args.quick else 5)
+    stage("warm", bench_query.warm_table(tree, big, 2 if args.quick else 5)[0])
     log("cold search")
-    tables["cold"] = bench_query.cold_table(tree, 3 if args.quick else 5)
+    stage("cold", bench_query.cold_table(tree, 3 if args.quick else 5))
     log("encoder")
-    tables["encoder"] = bench_encoder.bench(
-        bench_encoder.sample_texts(tree, 200 if args.quick else 1000))
+    stage("encoder", bench_encoder.bench(
+        bench_encoder.sample_texts(tree, 200 if args.quick else 1000)))
     log("store")
-    tables["store"] = store_table(10_000 if args.quick else 50_000, 50 if args.quick else 100)
+    stage("store", store_table(10_000 if args.quick else 50_000, 50 if args.quick else 100))
     log("training (bench_train.py)")
     train = train_section(args.quick)
     report = render(args.quick, tables, facts, train, time.perf_counter() - started)
     print(report)
-    out = REPO / "benchmarks" / "results" / ("perf-quick.md" if args.quick else "perf.md")
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report)
+    out.with_suffix(".partial.md").unlink(missing_ok=True)
     if not args.no_write and not args.quick:
         write_section(REPO / "BENCHMARKS.md", report)
 

@@ -21,7 +21,7 @@ from codesearch import sparse
 from codesearch.store import EdgeStore, Point, point_id
 
 BATCH = 1024
-VERSION = 1
+VERSION = 2  # 2: chunks carry their folders (store.INDEXED_FIELDS "dirs")
 
 
 def source_points(tree: Path) -> list[tuple[dict, sparse.SparseVector]]:

@@ -211,6 +211,17 @@ def _torch_cuda() -> bool:
     return torch.cuda.is_available()
 
 
+# oneDNN (bf16 and fp32 matmuls on CPU) compiles and caches a kernel per input shape,
+# 1,024 of them by default, each holding MBs: with batches of every width from 1 to 256
+# an index's memory grew by hundreds of MB per thousand texts (4.5 GB peak for a
+# 38k-chunk index). So torch batches are padded to a multiple of WIDTH_STEP tokens
+# (8 widths: faster too, as each full batch's kernel is reused), and the cache keeps
+# the kernels of the last ONEDNN_CACHE_KERNELS shapes (the few full-batch shapes stay;
+# a recompile costs well under a millisecond). BENCHMARKS.md has the figures.
+WIDTH_STEP = 16
+ONEDNN_CACHE_KERNELS = 8
+
+
 class Encoder:
     """A model. Thread-safe for encoding (inference only, no state changes).
 
@@ -257,6 +268,10 @@ class Encoder:
         if self._model is None:
             with self._load_lock:
                 if self._model is None:
+                    if self.device == "cpu":
+                        # Read by oneDNN when it first compiles a kernel; see WIDTH_STEP.
+                        os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY",
+                                              str(ONEDNN_CACHE_KERNELS))
                     quiet_offline_transformers()
                     from transformers import AutoModel
 
@@ -316,13 +331,15 @@ class Encoder:
         if (self.device == "cpu" and self._model is None
                 and sum(len(x) for x in ids) <= SMALL_INPUT_TOKENS and self._onnx_model()):
             forward = self._onnx_forward
-        for batch in length_batches([len(x) for x in ids], self.batch_tokens):
-            out[batch] = forward([ids[i] for i in batch])
+        # Torch batches pad to a multiple of WIDTH_STEP; ONNX Runtime's take any width.
+        step = 1 if forward == self._onnx_forward else WIDTH_STEP
+        for batch in length_batches([len(x) for x in ids], self.batch_tokens, step=step):
+            out[batch] = forward([ids[i] for i in batch], step)
         return out
 
-    def _padded(self, ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-        """(batch, longest) int64 token ids and attention mask."""
-        width = max(len(x) for x in ids)
+    def _padded(self, ids: list[list[int]], step: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """(batch, longest rounded up to `step`) int64 token ids and attention mask."""
+        width = padded_width(max(len(x) for x in ids), step)
         input_ids = np.full((len(ids), width), self.tokenizer.pad_token_id or 0, dtype=np.int64)
         mask = np.zeros((len(ids), width), dtype=np.int64)
         for row, seq in enumerate(ids):
@@ -331,8 +348,8 @@ class Encoder:
         self.tokens_seen += int(mask.sum())
         return input_ids, mask
 
-    def _onnx_forward(self, ids: list[list[int]]) -> np.ndarray:
-        input_ids, mask = self._padded(ids)
+    def _onnx_forward(self, ids: list[list[int]], step: int = 1) -> np.ndarray:
+        input_ids, mask = self._padded(ids, step)
         hidden = self._onnx.hidden(input_ids, mask)
         if self.info.pooling == "cls":
             pooled = hidden[:, 0]
@@ -341,16 +358,29 @@ class Encoder:
             pooled = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
-    def _forward(self, ids: list[list[int]]) -> np.ndarray:
+    def _forward(self, ids: list[list[int]], step: int = WIDTH_STEP) -> np.ndarray:
         import torch
 
-        input_ids, mask = (torch.from_numpy(a).to(self.device) for a in self._padded(ids))
+        input_ids, mask = (torch.from_numpy(a).to(self.device) for a in self._padded(ids, step))
         device_type = "cuda" if self.device.startswith("cuda") else "cpu"
         with torch.inference_mode(), torch.autocast(
             device_type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
         ):
             hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
         return pool(hidden.float(), mask, self.info.pooling).cpu().numpy()
+
+
+def return_freed_memory() -> None:
+    """Hand the heap pages that freed activations left behind back to the system.
+
+    glibc keeps them for reuse, and after a batch of many shapes the next batch reuses
+    only some: without this, an index's resident memory grows with every batch."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 class Embedder:
@@ -426,13 +456,19 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor
     return torch.nn.functional.normalize(pooled, dim=-1)
 
 
-def length_batches(lengths: list[int], batch_tokens: int, max_batch: int = 256) -> list[list[int]]:
-    """Group indices of similar length so that rows x longest row <= batch_tokens."""
+def padded_width(longest: int, step: int) -> int:
+    return -(-longest // step) * step
+
+
+def length_batches(lengths: list[int], batch_tokens: int, max_batch: int = 256,
+                   step: int = 1) -> list[list[int]]:
+    """Group indices of similar length so that rows x padded width <= batch_tokens."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
     batches: list[list[int]] = []
     current: list[int] = []
     for i in order:
-        width = lengths[current[0]] if current else lengths[i]  # longest comes first
+        # The longest comes first.
+        width = padded_width(lengths[current[0]] if current else lengths[i], step)
         if current and ((len(current) + 1) * width > batch_tokens or len(current) >= max_batch):
             batches.append(current)
             current = []

@@ -28,7 +28,14 @@ import numpy as np
 from codesearch import __version__, sparse
 from codesearch.chunk import Chunk, chunk_file
 from codesearch.config import Config
-from codesearch.embed import Embedder, Encoder, ModelInfo, read_model_info, resolve_model_path
+from codesearch.embed import (
+    Embedder,
+    Encoder,
+    ModelInfo,
+    read_model_info,
+    resolve_model_path,
+    return_freed_memory,
+)
 from codesearch.errors import UserError
 from codesearch.locate import drop_store, index_dir, open_store, save_settings
 from codesearch.lock import IndexLock
@@ -181,6 +188,11 @@ class Indexer:
         todo = {f.path for f in plan.todo}
         s.files_unchanged = sum(1 for f in plan.walked.files
                                 if f.path not in todo and not plan.states[f.path].skipped)
+        if not meta.get("path_dirs"):  # made before chunks carried their folders (store.py)
+            t = time.perf_counter()
+            store.add_dirs(path for path, state in plan.states.items()
+                           if state.n_chunks and path not in plan.gone)
+            s.stage_seconds["store"] += time.perf_counter() - t
         meta.update(model_meta(self.info), root=str(self.root), complete=False,
                     chunker=CHUNKER_VERSION, chunk_tokens=self.config.index.chunk_tokens,
                     version=__version__)
@@ -194,7 +206,8 @@ class Indexer:
             store.optimize()
         s.chunks_total = store.count()
         s.stage_seconds["store"] += time.perf_counter() - t
-        meta.update(complete=True, indexed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        meta.update(complete=True, path_dirs=True,
+                    indexed_at=datetime.now(UTC).isoformat(timespec="seconds"),
                     generation=int(meta.get("generation", 0)) + 1, files=s.files_seen,
                     chunks=s.chunks_total,
                     skipped=[[x.path, x.reason] for x in (s.skipped + s.parse_fallbacks)][:1000])
@@ -295,6 +308,8 @@ class Indexer:
             vectors = encoder.encode_documents(list(to_embed.values()),
                                                [languages[h] for h in to_embed])
             dense.update(zip(to_embed, vectors, strict=True))
+            if len(to_embed) > RELEASE_ABOVE_CHUNKS:
+                return_freed_memory()
             s.tokens += encoder.tokens_seen - before
             s.chunks_embedded += len(to_embed)
             s.stage_seconds["embed"] += time.perf_counter() - t

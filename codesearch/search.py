@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from codesearch.errors import UserError
 from codesearch.indexer import check_model
 from codesearch.languages import KNOWN_LANGUAGES
 from codesearch.locate import find_root, open_store, resolve_config
-from codesearch.store import Filters, Fusion, Store
+from codesearch.store import Filters, Fusion, Store, folders_of
 
 SNIPPET_LINES = 3
 # A query that is one code identifier (`parseCSV`, `LruCache.put`, `read_config`) is
@@ -89,7 +90,8 @@ class Searcher:
         self.encoder = Embedder.of(encoder)
         self._paths: list[str] | None = None
         self._paths_generation = None
-        self._globs: dict[str, list[str]] = {}  # glob -> its paths, for this generation
+        self._by_dirs = False  # whether the index's chunks carry their folders ("dirs")
+        self._globs: dict[str, GlobScope] = {}  # resolutions for this generation
 
     @classmethod
     def open(cls, path: str | Path = ".", config_path: str | Path | None = None,
@@ -111,8 +113,10 @@ class Searcher:
             return []
         cfg = self.config.search
         fusion = fusion or cfg.fusion
+        scope = self._glob_scope(glob) if glob else None
         filters = Filters(languages=list(languages or []), kinds=list(kinds or []),
-                          paths=self._glob_paths(glob) if glob else None)
+                          paths=scope.paths if scope else None,
+                          dirs=scope.dirs if scope else [])
         if filters.empty_result():
             return []
         unknown = sorted(set(filters.languages) - KNOWN_LANGUAGES)
@@ -130,24 +134,32 @@ class Searcher:
                 fusion = "dbsf"
             scored = self.store.query(dense, lexical, filters, limit + TIE_MARGIN, Fusion(
                 fusion, cfg.candidates, cfg.rrf_k, cfg.sparse_weight, cfg.sparse_saturation))
-        hits = sorted((_hit(s.payload, s.score) for s in scored),
+        hits = sorted((_hit(s.payload, s.score) for s in scored
+                       # A folder admits a file an index run is adding right now.
+                       if scope is None or s.payload.get("path") in scope.matched),
                       key=lambda h: (-h.score, h.path, h.start_line))
         return hits[:limit]
 
-    def _glob_paths(self, glob: str) -> list[str]:
-        """Resolve a glob against the indexed paths; Qdrant then filters on exact values.
-        Resolutions are kept until the index changes: an editor or the TUI sends one glob
-        with query after query, and at 50k paths a resolution costs tens of ms."""
+    def _glob_scope(self, glob: str) -> GlobScope:
+        """Resolve a glob against the indexed paths, kept until the index changes: an
+        editor or the TUI sends one glob with query after query, and at 50k paths a
+        resolution costs tens of ms."""
         with self._lock:
-            generation = (self.store.read_meta() or {}).get("generation")
-            if self._paths is None or generation != self._paths_generation:
+            meta = self.store.read_meta() or {}
+            if self._paths is None or meta.get("generation") != self._paths_generation:
                 self._paths = self.store.paths()
-                self._paths_generation = generation
+                self._paths_generation = meta.get("generation")
+                self._by_dirs = bool(meta.get("path_dirs"))
                 self._globs = {}
             if glob not in self._globs:
                 if len(self._globs) >= 64:
                     self._globs.clear()
-                self._globs[glob] = matching_paths(glob, self._paths)
+                matched = matching_paths(glob, self._paths)
+                if self._by_dirs:
+                    dirs, paths = path_scope(matched, self._paths)
+                else:  # an index made before chunks carried their folders
+                    dirs, paths = [], matched
+                self._globs[glob] = GlobScope(frozenset(matched), dirs, paths)
             return self._globs[glob]
 
     def close(self) -> None:
@@ -160,6 +172,34 @@ class Searcher:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class GlobScope:
+    """A glob resolved against an index: the paths it matches, and how Qdrant filters
+    them: points under one of `dirs`, or at one of `paths`."""
+
+    matched: frozenset[str]
+    dirs: list[str]
+    paths: list[str]
+
+
+def path_scope(matched: list[str], paths: list[str]) -> tuple[list[str], list[str]]:
+    """(folders, rest): the outermost folders all of whose indexed paths are in `matched`
+    (a subset of `paths`), and the matched paths outside them. Qdrant then filters on a
+    few folders (the "dirs" payload) instead of thousands of paths: `**/rust/**` over 51k
+    paths is a handful of folders."""
+    total: Counter[str] = Counter(d for p in paths for d in folders_of(p))
+    hit: Counter[str] = Counter(d for p in matched for d in folders_of(p))
+    dirs: set[str] = set()
+    rest = []
+    for p in matched:
+        whole = next((d for d in folders_of(p) if hit[d] == total[d]), None)
+        if whole is None:
+            rest.append(p)
+        else:
+            dirs.add(whole)
+    return sorted(dirs), rest
 
 
 def matching_paths(glob: str, paths: list[str]) -> list[str]:

@@ -36,12 +36,29 @@ META_ID = "00000000-0000-0000-0000-00000000c0de"
 # (StoredFile) without reading every payload: a re-index plans from those alone. The
 # indexes live on disk (memory-mapped): an open then takes 0.25 s instead of 0.55 s at
 # 40k chunks, and filtered queries are as fast (BENCHMARKS.md, re-indexing).
+# "dirs" holds every folder above a chunk's path ("a/b/c.py": "a", "a/b"), so that a path
+# glob filters on the few folders it covers whole instead of on every path it matches
+# (search.path_scope): at 1M chunks, 17k exact paths cost 66 ms a query.
 INDEXED_FIELDS = {"path": "keyword", "language": "keyword", "kind": "keyword",
-                  "file_hash": "keyword", "content_hash": "keyword", "ordinal": "integer"}
+                  "file_hash": "keyword", "content_hash": "keyword", "ordinal": "integer",
+                  "dirs": "keyword"}
 # Payload fields that describe a file's state.
 STATE_FIELDS = ["path", "file_hash", "n_chunks", "content_hash", "mtime_ns", "size", "skipped"]
 FILE_FIELDS = ["path", "file_hash", "n_chunks", "mtime_ns", "size", "skipped"]
 _NAMESPACE = uuid.UUID("6f1c2f44-8d7e-4a51-9a0e-3b9a3c1d5e77")
+
+
+def folders_of(path: str) -> list[str]:
+    """Every folder above a repository path, outermost first: "a/b/c.py" -> ["a", "a/b"]."""
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def _with_dirs(point: Point) -> dict[str, Any]:
+    """The payload as stored: chunks also carry their folders (INDEXED_FIELDS)."""
+    if point.dense is None or "path" not in point.payload:
+        return point.payload
+    return {**point.payload, "dirs": folders_of(point.payload["path"])}
 
 
 def point_id(path: str, file_hash: str, ordinal: int) -> str:
@@ -122,10 +139,13 @@ class Filters:
 
     languages: list[str] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
-    paths: list[str] | None = None   # exact paths (a glob resolved against the index)
+    # A glob resolved against the index: points with one of these exact paths, or under
+    # one of these folders. None: any path.
+    paths: list[str] | None = None
+    dirs: list[str] = field(default_factory=list)
 
     def empty_result(self) -> bool:
-        return self.paths is not None and not self.paths
+        return self.paths is not None and not self.paths and not self.dirs
 
 
 @dataclass(frozen=True)
@@ -170,6 +190,9 @@ class Store(Protocol):
     def upsert(self, points: list[Point]) -> None: ...
     def delete_path(self, path: str, keep_file_hash: str | None = None) -> None: ...
     def set_file_stat(self, path: str, mtime_ns: int, size: int) -> None: ...
+    def add_dirs(self, paths: Iterable[str]) -> None:
+        """Give the chunks of an index made before "dirs" existed their folders."""
+        ...
     def query(self, dense: np.ndarray | None, sparse: SparseVector | None, filters: Filters,
               limit: int, fusion: Fusion) -> list[ScoredHit]:
         """Best points for the query vectors, both retrievers fused inside Qdrant."""
@@ -205,6 +228,14 @@ class _PayloadReads:
             if "path" in payload:
                 yield _stored(pid, payload)
         self._after_read()
+
+    def _path_scope(self, filters: Filters) -> list:
+        """The `should` conditions of a path scope: in one of its paths or folders."""
+        m = self.models
+        if filters.paths is None:
+            return []
+        return [m.FieldCondition(key=key, match=m.MatchAny(any=list(values)))
+                for key, values in (("path", filters.paths), ("dirs", filters.dirs)) if values]
 
     def ids_of_content(self, content_hashes: list[str]) -> dict[str, str]:
         m = self.models
@@ -365,7 +396,7 @@ class EdgeStore(_PayloadReads):
         self.shard.update(qe.UpdateOperation.upsert_points([
             qe.Point(p.id, {} if p.dense is None else {
                 DENSE: p.dense.tolist(), SPARSE: qe.SparseVector(p.sparse.indices, p.sparse.values)},
-                p.payload)
+                _with_dirs(p))
             for p in points
         ]))
 
@@ -383,6 +414,14 @@ class EdgeStore(_PayloadReads):
             qe.Filter(must=[qe.FieldCondition(key="path", match=qe.MatchValue(path))]),
             {"mtime_ns": mtime_ns, "size": size}))
 
+    def add_dirs(self, paths: Iterable[str]) -> None:
+        qe = self.qe
+        for path in paths:
+            self.shard.update(qe.UpdateOperation.set_payload_by_filter(
+                qe.Filter(must=[qe.FieldCondition(key="path", match=qe.MatchValue(path))],
+                          must_not=[qe.IsEmptyCondition("content_hash")]),
+                {"dirs": folders_of(path)}))
+
     def _filter(self, filters: Filters):
         qe = self.qe
         must = []
@@ -390,12 +429,13 @@ class EdgeStore(_PayloadReads):
             must.append(qe.FieldCondition(key="language", match=qe.MatchAny(any=filters.languages)))
         if filters.kinds:
             must.append(qe.FieldCondition(key="kind", match=qe.MatchAny(any=filters.kinds)))
-        if filters.paths is not None:
-            must.append(qe.FieldCondition(key="path", match=qe.MatchAny(any=filters.paths)))
-        return qe.Filter(must=must) if must else None
+        should = self._path_scope(filters)
+        return qe.Filter(must=must or None, should=should or None) if must or should else None
 
     def query(self, dense, sparse, filters, limit, fusion: Fusion) -> list[ScoredHit]:
         qe = self.qe
+        if filters.empty_result():
+            return []
         flt = self._filter(filters)
         dense_q = qe.Query.Nearest(dense.tolist(), using=DENSE) if dense is not None else None
         sparse_q = (qe.Query.Nearest(qe.SparseVector(sparse.indices, sparse.values), using=SPARSE)
@@ -556,7 +596,7 @@ class ClientStore(_PayloadReads):
     def upsert(self, points: list[Point]) -> None:
         m = self.m
         self.client.upsert(self.collection, [
-            m.PointStruct(id=p.id, payload=p.payload, vector={} if p.dense is None else {
+            m.PointStruct(id=p.id, payload=_with_dirs(p), vector={} if p.dense is None else {
                 DENSE: p.dense.tolist(),
                 SPARSE: m.SparseVector(indices=p.sparse.indices, values=p.sparse.values)})
             for p in points
@@ -577,17 +617,28 @@ class ClientStore(_PayloadReads):
         self.client.set_payload(self.collection, {"mtime_ns": mtime_ns, "size": size},
                                 points=self._path_filter(path), wait=True)
 
+    def add_dirs(self, paths: Iterable[str]) -> None:
+        m = self.m
+        for path in paths:
+            self.client.set_payload(self.collection, {"dirs": folders_of(path)}, wait=True,
+                                    points=m.Filter(must=[m.FieldCondition(
+                                        key="path", match=m.MatchValue(value=path))], must_not=[
+                                        m.IsEmptyCondition(is_empty=m.PayloadField(
+                                            key="content_hash"))]))
+
     def _filter(self, filters: Filters):
         m = self.m
         must = []
-        for key, values in (("language", filters.languages), ("kind", filters.kinds),
-                            ("path", filters.paths)):
-            if values is not None and (values or key == "path"):
+        for key, values in (("language", filters.languages), ("kind", filters.kinds)):
+            if values:
                 must.append(m.FieldCondition(key=key, match=m.MatchAny(any=list(values))))
-        return m.Filter(must=must) if must else None
+        should = self._path_scope(filters)
+        return m.Filter(must=must or None, should=should or None) if must or should else None
 
     def query(self, dense, sparse, filters, limit, fusion: Fusion) -> list[ScoredHit]:
         m = self.m
+        if filters.empty_result():
+            return []
         flt = self._filter(filters)
         dense_q = dense.tolist() if dense is not None else None
         sparse_q = (m.SparseVector(indices=sparse.indices, values=sparse.values)

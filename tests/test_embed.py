@@ -16,6 +16,7 @@ from codesearch.embed import (
     DEFAULT_MODEL,
     Encoder,
     length_batches,
+    padded_width,
     pool,
     read_model_info,
     resolve_model_path,
@@ -117,6 +118,24 @@ def test_tokens_seen_counts_real_tokens(real_encoder):
     before = real_encoder.tokens_seen
     real_encoder.encode(["hello world", "x"])  # [CLS] hello world [SEP], [CLS] x [SEP]
     assert real_encoder.tokens_seen - before == 4 + 3
+
+
+def test_torch_batches_pad_to_a_few_widths(tiny_model_dir):
+    # oneDNN caches a compiled kernel per input shape: widths are multiples of WIDTH_STEP.
+    from codesearch.embed import WIDTH_STEP
+
+    encoder = Encoder(read_model_info(tiny_model_dir), device="cpu", precision="fp32")
+    widths = []
+    encoder.model.register_forward_pre_hook(
+        lambda _m, _args, kwargs: widths.append(kwargs["input_ids"].shape[1]), with_kwargs=True)
+    texts = [" ".join(["word"] * n) for n in (1, 5, 40, 77, 200)]
+    vectors = encoder.encode(texts)
+    assert widths and all(w % WIDTH_STEP == 0 for w in widths)
+    # Padding changes nothing: each text alone, unpadded, gives the same vector.
+    for text, vector in zip(texts, vectors, strict=True):
+        alone = encoder._forward(encoder.tokenizer([text])["input_ids"], step=1)[0]
+        assert float(alone @ vector) > 0.9999
+    assert encoder.tokens_seen == sum(n + 2 for n in (1, 5, 40, 77, 200)) * 2
 
 
 def test_empty_input(real_encoder):
@@ -244,14 +263,16 @@ def test_length_batches_empty():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(1, 600), max_size=300), st.integers(1, 5000), st.integers(1, 64))
-def test_length_batches_respect_the_token_budget(lengths, budget, max_batch):
-    batches = length_batches(lengths, budget, max_batch=max_batch)
+@given(st.lists(st.integers(1, 600), max_size=300), st.integers(1, 5000), st.integers(1, 64),
+       st.sampled_from([1, 8, 32]))
+def test_length_batches_respect_the_token_budget(lengths, budget, max_batch, step):
+    batches = length_batches(lengths, budget, max_batch=max_batch, step=step)
     flat = [i for b in batches for i in b]
     assert sorted(flat) == list(range(len(lengths)))      # every index exactly once
     for batch in batches:
         assert 1 <= len(batch) <= max_batch
-        width = max(lengths[i] for i in batch)
+        width = padded_width(max(lengths[i] for i in batch), step)
+        assert width % step == 0
         assert len(batch) * width <= budget or len(batch) == 1
     # Longest first overall: buckets hold similar lengths.
     assert [lengths[i] for i in flat] == sorted(lengths, reverse=True)

@@ -665,3 +665,59 @@ def test_not_a_directory(tmp_path, tiny_model_dir):
     (tmp_path / "file.py").write_text("x = 1\n")
     with pytest.raises(UserError, match="not a directory"):
         Indexer(tmp_path / "file.py", tiny_config(tiny_model_dir))
+
+
+GLOBS = ["web/**", "*.rs", "utils/", "**/lru.rs", "src/lru.rs", "!*.py", "docs/*.md",
+         "[a-t]*/**", "*.nothing"]
+
+
+def test_path_scope_covers_exactly_the_matched_paths():
+    from codesearch.search import path_scope
+
+    paths = ["a/x.py", "a/y.py", "a/b/z.py", "a/b/w.go", "c/d/e.py", "top.py"]
+    assert path_scope(["a/b/z.py", "a/b/w.go"], paths) == (["a/b"], [])
+    assert path_scope(["a/x.py", "a/y.py", "a/b/z.py", "a/b/w.go"], paths) == (["a"], [])
+    # a/b is only partly matched, so its file is named; c/d is whole, and so is c.
+    assert path_scope(["a/b/z.py", "c/d/e.py", "top.py"], paths) == (["c"], ["a/b/z.py", "top.py"])
+    assert path_scope([], paths) == ([], [])
+
+
+@pytest.mark.parametrize("glob", GLOBS)
+def test_glob_by_folders_returns_what_exact_paths_return(tiny_index, tiny_encoder, glob):
+    from codesearch.search import matching_paths
+    from codesearch.store import Filters, Fusion
+
+    root, config, _ = tiny_index
+    with Searcher(root, config, open_store(root, config), encoder=tiny_encoder) as searcher:
+        got = searcher.search("parse a file and cache it", limit=200, glob=glob, fusion="dense")
+        matched = matching_paths(glob, searcher.store.paths())
+        vector = searcher.encoder.encode_queries(["parse a file and cache it"])[0]
+        exact = searcher.store.query(vector, None, Filters(paths=matched), 208, Fusion("dense"))
+        assert {(h.path, h.start_line) for h in got} == {
+            (s.payload["path"], s.payload["start_line"]) for s in exact}
+        assert all(h.path in matched for h in got)
+        if glob == "web/**":  # one folder, not its files, goes to Qdrant
+            scope = searcher._globs[glob]
+            assert (scope.dirs, scope.paths) == (["web"], [])
+
+
+def test_an_older_index_gets_folders_on_its_next_run(tiny_index, tiny_encoder):
+    root, config, _ = tiny_index
+    store = open_store(root, config, tiny_encoder.info.dim)
+    qe = store.qe
+    # As an index made before chunks carried their folders: no "dirs", no meta flag.
+    store.shard.update(qe.UpdateOperation.delete_payload_by_filter(
+        qe.Filter(must_not=[qe.IsEmptyCondition("content_hash")]), ["dirs"]))
+    meta = store.read_meta()
+    del meta["path_dirs"]
+    store.write_meta(meta)
+    store.close()
+    with Searcher(root, config, open_store(root, config), encoder=tiny_encoder) as searcher:
+        before = searcher.search("parse", limit=20, glob="web/**")
+        assert before and searcher._globs["web/**"].dirs == []  # exact paths, still right
+    s = reindex(root, config, tiny_encoder)
+    assert s.files_indexed == 0 and s.chunks_embedded == 0
+    with Searcher(root, config, open_store(root, config), encoder=tiny_encoder) as searcher:
+        after = searcher.search("parse", limit=20, glob="web/**")
+        assert searcher._globs["web/**"].dirs == ["web"]
+        assert [(h.path, h.start_line) for h in after] == [(h.path, h.start_line) for h in before]

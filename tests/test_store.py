@@ -342,6 +342,10 @@ def test_query_without_usable_vectors(shared):
     (Filters(languages=["go"], kinds=["function", "method"]), {2, 4}),
     (Filters(paths=["docs/guide.md", "app/retry.py"]), {0, 1, 5}),
     (Filters(paths=["app/retry.py"], kinds=["class"]), {1}),
+    (Filters(paths=[], dirs=["server"]), {2, 3, 4}),
+    (Filters(paths=["docs/guide.md"], dirs=["app"]), {0, 1, 5}),
+    (Filters(paths=[], dirs=["app"], kinds=["class"]), {1}),
+    (Filters(paths=[], dirs=["ap"]), set()),  # a folder is a whole name, not a prefix
     (Filters(languages=["rust"]), set()),
 ])
 def test_filters_return_only_matching(shared, fusion, filters, expected):
@@ -359,6 +363,36 @@ def test_filters_return_only_matching(shared, fusion, filters, expected):
 def test_empty_path_list_matches_nothing(shared):
     hits = query(shared, dense=unit(1), sparse=query_vector("retry"), filters=Filters(paths=[]))
     assert hits == []
+
+
+def test_folders_of():
+    from codesearch.store import folders_of
+
+    assert folders_of("a/b/c.py") == ["a", "a/b"]
+    assert folders_of("top.py") == []
+
+
+def _drop_dirs(store) -> None:
+    """Make `store` look like an index written before chunks carried their folders."""
+    if isinstance(store, EdgeStore):
+        qe = store.qe
+        store.shard.update(qe.UpdateOperation.delete_payload_by_filter(
+            qe.Filter(must_not=[qe.IsEmptyCondition("content_hash")]), ["dirs"]))
+    else:
+        m = store.m
+        store.client.delete_payload(store.collection, ["dirs"], points=m.Filter(
+            must_not=[m.IsEmptyCondition(is_empty=m.PayloadField(key="content_hash"))]))
+
+
+def test_add_dirs_brings_an_older_index_up_to_folder_filters(filled):
+    under_server = Filters(paths=[], dirs=["server"])
+    assert set(ids_of(query(filled, dense=unit(3), filters=under_server, fusion="dense"))) == {
+        CORPUS[i].id for i in (2, 3, 4)}
+    _drop_dirs(filled)
+    assert query(filled, dense=unit(3), filters=under_server, fusion="dense") == []
+    filled.add_dirs(["server/main.go", "app/retry.py"])
+    assert set(ids_of(query(filled, dense=unit(3), filters=under_server, fusion="dense"))) == {
+        CORPUS[i].id for i in (2, 3, 4)}
 
 
 # -------------------------------------------------------------------- lifecycle
