@@ -43,10 +43,12 @@ from codesearch.store import Point, Store, StoredFile, point_id
 from codesearch.walk import Skipped, SourceFile, WalkResult, read_source, walk
 
 # Chunks gathered before one embedding pass: large enough for well-filled length
-# buckets, small enough that an interrupted run loses little work. Measured on the
-# benchmark corpus (benchmarks/bench_index.py): padding costs 8% extra compute with
-# 1024, 2.6% with 4096 (~40 s of embedding on 2 cores, the most an interrupt loses).
-EMBED_BATCH_CHUNKS = 4096
+# buckets and few engine hand-overs, small enough that an interrupted run loses little
+# work. Measured on the benchmark corpus (benchmarks/bench_index.py): padding costs 8%
+# extra compute with 1024, 2.6% with 4096; 8192 indexed 2.5% faster than 4096 (bf16,
+# a third of the corpus, two runs each) for 150-250 MB more peak memory. At bf16 on 2
+# cores one batch is about a minute of embedding, the most an interrupt loses.
+EMBED_BATCH_CHUNKS = 8192
 UPSERT_BATCH = 256
 # The engine is handed to waiting searchers while a batch embeds, unless the batch is
 # this small: embedding it takes about a second, and closing and reopening the engine
