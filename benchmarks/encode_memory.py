@@ -21,6 +21,7 @@ import bench_index
 import corpus
 from perf_common import corpus_chunks, load_encoder, unique_texts
 
+from codesearch import embed
 from codesearch.embed import return_freed_memory
 from codesearch.indexer import EMBED_BATCH_CHUNKS
 
@@ -31,12 +32,15 @@ def main() -> None:
     parser.add_argument("texts", type=int)
     parser.add_argument("--group", type=int, default=EMBED_BATCH_CHUNKS,
                         help="texts per encode call (default: as the indexer)")
+    parser.add_argument("--width-step", type=int, default=embed.WIDTH_STEP,
+                        help="pad torch batches to a multiple of this (1: no rounding)")
     parser.add_argument("--cache", type=Path, default=corpus.DEFAULT_CACHE)
     args = parser.parse_args()
     _, chunks, _, _ = corpus_chunks(corpus.build(args.cache))
     texts = unique_texts(chunks)
     random.Random(0).shuffle(texts)
     texts = texts[:args.texts]
+    embed.WIDTH_STEP = args.width_step
     if args.mode == "raw":
         tok_s = bench_index.raw_encoder(texts)["tok_s"]
     else:
@@ -46,7 +50,8 @@ def main() -> None:
             encoder.encode(texts[start:start + args.group])
             return_freed_memory()  # as the indexer does after each batch
         tok_s = encoder.tokens_seen / (time.perf_counter() - started)
-    print(json.dumps({"mode": args.mode, "texts": len(texts), "tok_s": round(tok_s),
+    print(json.dumps({"mode": args.mode, "texts": len(texts), "width_step": args.width_step,
+                      "tok_s": round(tok_s),
                       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
 
 

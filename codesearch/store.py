@@ -229,13 +229,14 @@ class _PayloadReads:
                 yield _stored(pid, payload)
         self._after_read()
 
-    def _path_scope(self, filters: Filters) -> list:
-        """The `should` conditions of a path scope: in one of its paths or folders."""
+    def _with_path_scope(self, must: list, filters: Filters) -> tuple[list, list]:
+        """(must, should) with the path scope added: in one of its paths or folders.
+        One condition goes to `must`, which Qdrant's planner serves a little faster."""
         m = self.models
-        if filters.paths is None:
-            return []
-        return [m.FieldCondition(key=key, match=m.MatchAny(any=list(values)))
-                for key, values in (("path", filters.paths), ("dirs", filters.dirs)) if values]
+        scope = [] if filters.paths is None else [
+            m.FieldCondition(key=key, match=m.MatchAny(any=list(values)))
+            for key, values in (("path", filters.paths), ("dirs", filters.dirs)) if values]
+        return (must + scope, []) if len(scope) == 1 else (must, scope)
 
     def ids_of_content(self, content_hashes: list[str]) -> dict[str, str]:
         m = self.models
@@ -429,7 +430,7 @@ class EdgeStore(_PayloadReads):
             must.append(qe.FieldCondition(key="language", match=qe.MatchAny(any=filters.languages)))
         if filters.kinds:
             must.append(qe.FieldCondition(key="kind", match=qe.MatchAny(any=filters.kinds)))
-        should = self._path_scope(filters)
+        must, should = self._with_path_scope(must, filters)
         return qe.Filter(must=must or None, should=should or None) if must or should else None
 
     def query(self, dense, sparse, filters, limit, fusion: Fusion) -> list[ScoredHit]:
@@ -632,7 +633,7 @@ class ClientStore(_PayloadReads):
         for key, values in (("language", filters.languages), ("kind", filters.kinds)):
             if values:
                 must.append(m.FieldCondition(key=key, match=m.MatchAny(any=list(values))))
-        should = self._path_scope(filters)
+        must, should = self._with_path_scope(must, filters)
         return m.Filter(must=must or None, should=should or None) if must or should else None
 
     def query(self, dense, sparse, filters, limit, fusion: Fusion) -> list[ScoredHit]:
