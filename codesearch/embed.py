@@ -212,13 +212,13 @@ def _torch_cuda() -> bool:
 
 
 # oneDNN (bf16 and fp32 matmuls on CPU) compiles and caches a kernel per input shape,
-# 1,024 of them by default, each holding MBs: with batches of every width from 1 to 256
-# an index's memory grew by hundreds of MB per thousand texts (4.5 GB peak for a
-# 38k-chunk index). So torch batches are padded to a multiple of WIDTH_STEP tokens
-# (8 widths: faster too, as each full batch's kernel is reused), and the cache keeps
-# the kernels of the last ONEDNN_CACHE_KERNELS shapes (the few full-batch shapes stay;
-# a recompile costs well under a millisecond). BENCHMARKS.md has the figures.
-WIDTH_STEP = 16
+# 1,024 of them by default, each holding MBs, so an index's memory grew with every
+# batch: 4.5 GB peak for the 38k-chunk benchmark index with batches of every width
+# from 1 to 256, 2.7 GB with widths padded to multiples of 32. The cache now keeps the
+# kernels of the last ONEDNN_CACHE_KERNELS shapes (batches come longest first, so the
+# width at work keeps its kernels) and the peak is 1.3-1.4 GB; with a step of 16 it
+# was 2.8 GB again. Figures in BENCHMARKS.md.
+WIDTH_STEP = 32
 ONEDNN_CACHE_KERNELS = 8
 
 
@@ -373,8 +373,8 @@ class Encoder:
 def return_freed_memory() -> None:
     """Hand the heap pages that freed activations left behind back to the system.
 
-    glibc keeps them for reuse, and after a batch of many shapes the next batch reuses
-    only some: without this, an index's resident memory grows with every batch."""
+    glibc keeps them for reuse, but the next batch has other shapes and reuses only
+    some: an index run calls this after each batch to keep its resident memory down."""
     try:
         import ctypes
 
