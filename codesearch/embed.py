@@ -212,12 +212,12 @@ def _torch_cuda() -> bool:
 
 
 # oneDNN (bf16 and fp32 matmuls on CPU) compiles and caches a kernel per input shape,
-# 1,024 of them by default, each holding MBs, so an index's memory grew with every
-# batch: 4.5 GB peak for the 38k-chunk benchmark index with batches of every width
-# from 1 to 256, 2.7 GB with widths padded to multiples of 32. The cache now keeps the
-# kernels of the last ONEDNN_CACHE_KERNELS shapes (batches come longest first, so the
-# width at work keeps its kernels) and the peak is 1.3-1.4 GB; with a step of 16 it
-# was 2.8 GB again. Figures in BENCHMARKS.md.
+# 1,024 of them by default, each holding MBs, so memory grew with every batch: 2.8 GB
+# peak after 6,000 texts with batches of every width from 1 to 256. Torch batches are
+# therefore padded to a multiple of WIDTH_STEP tokens (8 widths), and the cache keeps
+# the kernels of the last ONEDNN_CACHE_KERNELS shapes (batches come longest first, so
+# the width at work keeps its kernels): 1.4 GB, and faster, as kernels are reused
+# (benchmarks/encode_memory.py; BENCHMARKS.md).
 WIDTH_STEP = 32
 ONEDNN_CACHE_KERNELS = 8
 
