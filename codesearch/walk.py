@@ -94,7 +94,23 @@ class _Rules:
             lines += _read_lines(directory / name)
         if not lines:
             return self
-        return _Rules((*self.specs, (base, pathspec.GitIgnoreSpec.from_lines(lines))), self.config)
+        return _Rules((*self.specs, (base, _ignore_spec(lines))), self.config)
+
+
+def _ignore_spec(lines: list[str]) -> pathspec.GitIgnoreSpec:
+    """An ignore file's patterns. A line pathspec cannot parse (a lone trailing `\\`,
+    say) is dropped, as git drops it, instead of failing the walk."""
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except ValueError:  # GitIgnorePatternError is one; find the bad lines one by one
+        good = []
+        for line in lines:
+            try:
+                pathspec.GitIgnoreSpec.from_lines([line])
+            except ValueError:
+                continue
+            good.append(line)
+        return pathspec.GitIgnoreSpec.from_lines(good)
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -111,7 +127,7 @@ def walk(root: Path, max_file_bytes: int = 1_000_000, exclude: Iterable[str] = (
     top: list[tuple[str, pathspec.GitIgnoreSpec]] = []
     git_exclude = _read_lines(root / ".git" / "info" / "exclude")
     if git_exclude:  # the lowest-precedence gitignore source, as in git
-        top.append(("", pathspec.GitIgnoreSpec.from_lines(git_exclude)))
+        top.append(("", _ignore_spec(git_exclude)))
     exclude = list(exclude)
     rules = _Rules(tuple(top), pathspec.GitIgnoreSpec.from_lines(exclude) if exclude else None)
     wanted = set(languages) if languages else None

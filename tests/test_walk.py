@@ -347,3 +347,12 @@ def test_unreadable_directory_reported(tmp_path: Path):
         locked.chmod(0o755)
     assert paths(result) == ["a.py"]
     assert reasons(result)["locked"].startswith("unreadable directory")
+
+
+def test_an_unparsable_gitignore_line_is_dropped_as_git_drops_it(tmp_path: Path):
+    # Found by the walker fuzz test: a lone trailing backslash made pathspec raise.
+    write(tmp_path, ".gitignore", "ignored.py\nbroken\\\n")
+    write(tmp_path, "ignored.py")
+    write(tmp_path, "kept.py")
+    got = paths(walk(tmp_path))
+    assert "kept.py" in got and "ignored.py" not in got
