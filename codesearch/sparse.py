@@ -57,8 +57,8 @@ def _kept(candidates: list[str]) -> tuple[str, ...]:
 
 @lru_cache(maxsize=1 << 16)
 def _word_tokens(word: str) -> tuple[str, ...]:
-    # Cached: code repeats its identifiers, and splitting them is most of an index
-    # run's lexical work (a third of it, measured on the benchmark corpus).
+    # Cached: code repeats its identifiers (lexical vectors of a third of the benchmark
+    # corpus took 2.13 s instead of 2.36 s, same vectors).
     if len(word) > _MAX_TOKEN_LEN:
         return ()
     parts = [p.lower() for piece in word.split("_") for p in _PART.findall(piece)]
