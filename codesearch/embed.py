@@ -13,6 +13,7 @@ torch and transformers are imported lazily so that commands which never embed
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -333,9 +334,22 @@ class Encoder:
             forward = self._onnx_forward
         # Torch batches pad to a multiple of WIDTH_STEP; ONNX Runtime's take any width.
         step = 1 if forward == self._onnx_forward else WIDTH_STEP
-        for batch in length_batches([len(x) for x in ids], self.batch_tokens, step=step):
-            out[batch] = forward([ids[i] for i in batch], step)
+        with self._torch_mode() if forward == self._forward else contextlib.nullcontext():
+            for batch in length_batches([len(x) for x in ids], self.batch_tokens, step=step):
+                out[batch] = forward([ids[i] for i in batch], step)
         return out
+
+    def _torch_mode(self) -> contextlib.ExitStack:
+        """Inference mode and, for bf16, autocast, for all the batches of one call:
+        autocast keeps its bf16 copies of the weights only until its context exits."""
+        import torch
+
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        device_type = "cuda" if self.device.startswith("cuda") else "cpu"
+        stack.enter_context(torch.autocast(device_type, dtype=torch.bfloat16,
+                                           enabled=self.precision == "bf16"))
+        return stack
 
     def _padded(self, ids: list[list[int]], step: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """(batch, longest rounded up to `step`) int64 token ids and attention mask."""
@@ -362,11 +376,8 @@ class Encoder:
         import torch
 
         input_ids, mask = (torch.from_numpy(a).to(self.device) for a in self._padded(ids, step))
-        device_type = "cuda" if self.device.startswith("cuda") else "cpu"
-        with torch.inference_mode(), torch.autocast(
-            device_type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
-        ):
-            hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        # Inside _torch_mode (encode).
+        hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
         return pool(hidden.float(), mask, self.info.pooling).cpu().numpy()
 
 

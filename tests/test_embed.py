@@ -133,7 +133,8 @@ def test_torch_batches_pad_to_a_few_widths(tiny_model_dir):
     assert widths and all(w % WIDTH_STEP == 0 for w in widths)
     # Padding changes nothing: each text alone, unpadded, gives the same vector.
     for text, vector in zip(texts, vectors, strict=True):
-        alone = encoder._forward(encoder.tokenizer([text])["input_ids"], step=1)[0]
+        with encoder._torch_mode():
+            alone = encoder._forward(encoder.tokenizer([text])["input_ids"], step=1)[0]
         assert float(alone @ vector) > 0.9999
     assert encoder.tokens_seen == sum(n + 2 for n in (1, 5, 40, 77, 200)) * 2
 

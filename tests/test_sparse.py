@@ -124,19 +124,28 @@ def test_query_of_only_stopwords_is_empty():
     assert vec.indices == [] and vec.values == []
 
 
-def test_hash_collisions_are_merged(monkeypatch):
-    # Force a collision: every token maps to one of two ids.
-    monkeypatch.setattr(sparse, "token_id", lambda tok: 7 if tok in ("alpha", "beta") else 9)
-    doc = document_vector("alpha beta beta gamma")
-    assert doc.indices == [7, 9]
-    assert doc.values == pytest.approx([bm25_tf(1, 4) + bm25_tf(2, 4), bm25_tf(1, 4)])
-    q = query_vector("alpha beta gamma")
-    assert q.indices == [7, 9] and q.values == [2.0, 1.0]
+def test_hash_collisions_are_merged():
+    # Two real tokens whose 31-bit ids collide (found by a birthday search).
+    assert token_id("bznwsf") == token_id("jclevdp") != token_id("gamma")
+    doc = document_vector("bznwsf jclevdp jclevdp gamma")
+    shared, other = token_id("bznwsf"), token_id("gamma")
+    assert doc.indices == sorted([shared, other])
+    # Weighted by id, as the index sees them: one term occurring 3 times.
+    assert dict(zip(doc.indices, doc.values, strict=True)) == pytest.approx(
+        {shared: bm25_tf(3, 4), other: bm25_tf(1, 4)})
+    q = query_vector("bznwsf jclevdp gamma")
+    assert dict(zip(q.indices, q.values, strict=True)) == {shared: 2.0, other: 1.0}
+
+
+def test_token_ids_are_the_ids_of_tokens():
+    text = "os.path.join(root, name) Foo::bar_baz parseHTTP 3.14 x.y.z1 " + "a." * 50 + "b"
+    assert sorted(sparse.token_ids(text)) == sorted(map(token_id, tokens(text)))
 
 
 @settings(deadline=None)
 @given(st.text(max_size=300))
 def test_vectors_well_formed_for_any_text(text: str):
+    assert sorted(sparse.token_ids(text)) == sorted(map(token_id, tokens(text)))
     for vec in (document_vector(text), query_vector(text)):
         assert vec.indices == sorted(set(vec.indices))
         assert len(vec.indices) == len(vec.values)
