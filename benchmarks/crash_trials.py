@@ -19,6 +19,7 @@ The test suite imports the helpers (tests/test_reliability_crash.py) with the ti
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import shutil
@@ -222,20 +223,48 @@ def run_index(root: Path, config_path: Path | None, timeout: float = 1800):
 
 
 def interrupt_index(root: Path, config_path: Path | None, delay: float, sig: int,
-                    timeout: float = 1800) -> tuple[int | None, str, float]:
-    """Start an index run, send `sig` after `delay` seconds; (exit code, stderr, seconds).
-    The exit code is None when the run finished before the signal."""
+                    timeout: float = 1800) -> tuple[int | None, str, float, bool]:
+    """Start an index run, send `sig` after `delay` seconds; (exit code, stderr, seconds,
+    whether the run held the index lock when the signal came). The exit code is None
+    when the run finished before the signal."""
     started = time.monotonic()
     proc = subprocess.Popen(index_argv(root, config_path), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=_env())
+    mid_run = False
     try:
         proc.wait(timeout=delay)
         finished = True
     except subprocess.TimeoutExpired:
         finished = False
-        proc.send_signal(sig)
+        mid_run = signal_frozen(proc, sig, root)
     _, err = proc.communicate(timeout=timeout)
-    return (None if finished else proc.returncode), err, time.monotonic() - started
+    return (None if finished else proc.returncode), err, time.monotonic() - started, mid_run
+
+
+def signal_frozen(proc: subprocess.Popen, sig: int, root: Path) -> bool:
+    """Send `sig` while the process is stopped, so that what it was doing is known:
+    True if it held the index lock (mid-run), False if it was starting up or done."""
+    from codesearch.lock import writer_pid
+
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        while _state(proc.pid) not in ("T", "Z", ""):  # stopped, or already gone
+            time.sleep(0.001)
+        mid_run = writer_pid(root / ".codesearch") == proc.pid
+        proc.send_signal(sig)
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):  # SIGKILL'd and reaped meanwhile
+                os.kill(proc.pid, signal.SIGCONT)
+    return mid_run
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
 
 
 def search_works(root: Path, encoder, query: str = "sorted set of items") -> str:
@@ -286,7 +315,7 @@ def run_trials(root: Path, config_path: Path | None, n_kill: int, n_int: int, se
         # Anywhere from process start (imports, model load) to the end of the run.
         delay = rng.uniform(0.2, estimate)
         before, _ = stored_points(root)
-        code, err, elapsed = interrupt_index(root, config_path, delay, sig)
+        code, err, elapsed, mid_run = interrupt_index(root, config_path, delay, sig)
         after, meta = stored_points(root)
         # Where the signal struck: before the run wrote anything, or mid-write.
         left = ("complete" if meta.get("complete") else
@@ -294,7 +323,10 @@ def run_trials(root: Path, config_path: Path | None, n_kill: int, n_int: int, se
                 f"{len(before.keys() - after.keys())} old points changed")
         started = time.monotonic()
         problems = []
-        if code is None:
+        if code is None or (sig == signal.SIGINT and code == 0 and not mid_run
+                            and meta.get("complete") and not err.strip()):
+            # A Ctrl-C after the work is done is ignored on purpose (cli.main), and the
+            # process stopped at start-up or shutdown said so: the run finished first.
             outcome = "finished first"
         elif sig == signal.SIGKILL:
             outcome = "killed"
