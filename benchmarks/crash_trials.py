@@ -217,6 +217,18 @@ def _env() -> dict:
     return dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
 
 
+def _default_sigint() -> None:
+    # A child inherits an ignored SIGINT, and Python then leaves Ctrl-C ignored: start
+    # each run as a terminal's foreground job would, whatever the caller's disposition.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_index(root: Path, config_path: Path | None, **popen) -> subprocess.Popen:
+    """An index run in a real process, with SIGINT at its default as in a terminal."""
+    return subprocess.Popen(index_argv(root, config_path), env=_env(),
+                            preexec_fn=_default_sigint, text=True, **popen)
+
+
 def run_index(root: Path, config_path: Path | None, timeout: float = 1800):
     return subprocess.run(index_argv(root, config_path), capture_output=True, text=True,
                           env=_env(), timeout=timeout)
@@ -228,8 +240,7 @@ def interrupt_index(root: Path, config_path: Path | None, delay: float, sig: int
     whether the run held the index lock when the signal came). The exit code is None
     when the run finished before the signal."""
     started = time.monotonic()
-    proc = subprocess.Popen(index_argv(root, config_path), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env=_env())
+    proc = start_index(root, config_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     mid_run = False
     try:
         proc.wait(timeout=delay)

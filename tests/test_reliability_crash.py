@@ -67,8 +67,7 @@ def test_sigkill_right_after_store_writes(repo, tmp_path, tiny_encoder):
 def test_sigint_is_a_clean_stop_with_one_line(repo):
     root, config = repo
     ct.mutate(root, random.Random(3), 1, share=1.0)
-    proc = subprocess.Popen(ct.index_argv(root, config), stderr=subprocess.PIPE, text=True,
-                            env=ct._env())
+    proc = ct.start_index(root, config, stderr=subprocess.PIPE)
     _wait_for_lock_holder(root, proc.pid)   # the run is past start-up and owns the index
     # Sent while the run is stopped and still holds the lock: a run that finished its
     # work first would ignore the Ctrl-C (cli.main), which is not what this tests.
