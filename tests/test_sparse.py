@@ -139,13 +139,13 @@ def test_hash_collisions_are_merged():
 
 def test_token_ids_are_the_ids_of_tokens():
     text = "os.path.join(root, name) Foo::bar_baz parseHTTP 3.14 x.y.z1 " + "a." * 50 + "b"
-    assert sorted(sparse.token_ids(text)) == sorted(map(token_id, tokens(text)))
+    assert sparse.token_ids(text) == list(map(token_id, tokens(text)))
 
 
 @settings(deadline=None)
 @given(st.text(max_size=300))
 def test_vectors_well_formed_for_any_text(text: str):
-    assert sorted(sparse.token_ids(text)) == sorted(map(token_id, tokens(text)))
+    assert sparse.token_ids(text) == list(map(token_id, tokens(text)))
     for vec in (document_vector(text), query_vector(text)):
         assert vec.indices == sorted(set(vec.indices))
         assert len(vec.indices) == len(vec.values)
