@@ -340,8 +340,9 @@ class Encoder:
         return out
 
     def _torch_mode(self) -> contextlib.ExitStack:
-        """Inference mode and, for bf16, autocast, for all the batches of one call:
-        autocast keeps its bf16 copies of the weights only until its context exits."""
+        """Inference mode and, for bf16, autocast, for all the batches of one call.
+        (Under inference mode autocast re-casts the weights at every forward either
+        way: one context per batch measured the same; BENCHMARKS.md.)"""
         import torch
 
         stack = contextlib.ExitStack()

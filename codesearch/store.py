@@ -259,17 +259,26 @@ class _PayloadReads:
 # final optimize; a writer waits for a reader to finish the call it is in.
 READER_WAIT = 60.0
 WRITER_WAIT = 5.0
+# The HNSW graph: Qdrant's defaults (m 16, ef_construct 100, search ef = ef_construct).
+# Cheaper graphs were measured and left (BENCHMARKS.md, benchmarks/bench_vectors.py):
+# ef_construct 64 saves 12% of the final optimize's CPU but slows queries by 0.4 ms;
+# float16 storage saves 40% but makes filtered queries up to 2.6x slower.
+EF_CONSTRUCT = 100
 
 
 class EdgeStore(_PayloadReads):
     """Qdrant Edge shard in a folder. Opened with `dim` it is a writer, else a reader."""
 
-    def __init__(self, folder: Path, dim: int | None):
+    def __init__(self, folder: Path, dim: int | None, ef_construct: int = EF_CONSTRUCT,
+                 search_ef: int | None = None, float16: bool = False):
+        """The graph and storage settings are there for benchmarks/bench_vectors.py to
+        compare; `ef_construct` and `float16` apply to a new index only."""
         import qdrant_edge as qe
 
         self.qe = self.models = qe
         self.folder = folder = Path(folder)
         self.writer = dim is not None
+        self.search_ef = search_ef
         self._shard = None
         self._engine_fd: int | None = None
         exists = (folder / "edge_config.json").exists() or any(folder.glob("segments*"))
@@ -283,8 +292,12 @@ class EdgeStore(_PayloadReads):
         self._take_engine()
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            datatype = qe.VectorStorageDatatype.Float16 if float16 else None
             self._shard = qe.EdgeShard.create(str(folder), qe.EdgeConfig(
-                vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+                vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine,
+                                                    datatype=datatype)},
+                hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=ef_construct,
+                                               full_scan_threshold=10_000),
                 sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             ))
             self._create_indexes()
@@ -441,14 +454,16 @@ class EdgeStore(_PayloadReads):
         dense_q = qe.Query.Nearest(dense.tolist(), using=DENSE) if dense is not None else None
         sparse_q = (qe.Query.Nearest(qe.SparseVector(sparse.indices, sparse.values), using=SPARSE)
                     if sparse is not None and sparse.indices else None)
+        graph = qe.SearchParams(hnsw_ef=self.search_ef) if self.search_ef else None
         single = _single_retriever(fusion.method, dense_q, sparse_q)
         if single is not None:
-            request = qe.QueryRequest(limit=limit, query=single, filter=flt, with_payload=True)
+            request = qe.QueryRequest(limit=limit, query=single, filter=flt, with_payload=True,
+                                      params=graph if single is dense_q else None)
         elif dense_q is None and sparse_q is None:
             return []
         else:
-            prefetch = [qe.Prefetch(limit=fusion.candidates, query=q, filter=flt)
-                        for q in (dense_q, sparse_q)]
+            prefetch = [qe.Prefetch(limit=fusion.candidates, query=q, filter=flt, params=p)
+                        for q, p in ((dense_q, graph), (sparse_q, None))]
             request = qe.QueryRequest(limit=limit, prefetches=prefetch, query=self._fuse(fusion),
                                       filter=flt, with_payload=True)
         hits = [ScoredHit(str(p.id), p.score, p.payload or {}) for p in self.shard.query(request)]

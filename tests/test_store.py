@@ -7,6 +7,7 @@ qdrant-client in local mode, the same client code that talks to a server.
 from __future__ import annotations
 
 import contextlib
+import json
 import warnings
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from codesearch.errors import UserError
 from codesearch.sparse import SparseVector, document_vector, query_vector
 from codesearch.store import (
+    EF_CONSTRUCT,
     META_ID,
     ClientStore,
     EdgeStore,
@@ -477,3 +479,22 @@ def test_many_points_scroll_past_one_page(kind, tmp_path):
     assert len({s.id for s in store.state()}) == 4500
     assert len(store.paths()) == 4500
     store.close()
+
+
+def test_edge_graph_settings_are_kept_per_index(tmp_path: Path):
+    """The graph settings a store is made with reach the engine and stay with the index
+    (they are fixed at creation); the search ef is a per-handle setting."""
+
+    def graph(folder: Path) -> dict:
+        return json.loads((folder / "edge_config.json").read_text())["hnsw_config"]
+
+    EdgeStore(tmp_path / "default", DIM).close()
+    assert graph(tmp_path / "default")["ef_construct"] == EF_CONSTRUCT
+    _fill(EdgeStore(tmp_path / "other", DIM, ef_construct=64)).close()
+    reopened = EdgeStore(tmp_path / "other", DIM, search_ef=128)
+    try:
+        assert graph(tmp_path / "other")["ef_construct"] == 64
+        hits = query(reopened, dense=CORPUS[3].dense, fusion="dense")
+        assert hits[0].id == CORPUS[3].id
+    finally:
+        reopened.close()
