@@ -8,6 +8,7 @@ stderr, never a traceback), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -80,6 +81,15 @@ def main(argv: list[str] | None = None) -> int:
                 break
             except KeyboardInterrupt:
                 code = EXIT_INTERRUPTED
+        if code == EXIT_INTERRUPTED:
+            # CPython kills itself by SIGINT at exit (status -2, not 130) once a
+            # KeyboardInterrupt has crossed a PyRun_* call made from C, even one caught
+            # later, as ours was (seen with strace: SIG_DFL, then kill(self, SIGINT)).
+            # Everything is closed by now (the store, the index lock): leave directly.
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError, ValueError):  # a reader gone, or closed
+                    stream.flush()
+            os._exit(code)
     return code
 
 

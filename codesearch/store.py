@@ -355,9 +355,11 @@ class EdgeStore(_PayloadReads):
             raise UserError(f"cannot open the index at {self.folder.parent}: {message}") from err
 
     def release(self) -> None:
-        if self._shard is not None:
-            self._shard.close()  # persists everything written so far
-            self._shard = None
+        # Forget the handle before closing it: a Ctrl-C that lands just after close()
+        # must not leave a closed shard behind for the run's final flush to trip on.
+        shard, self._shard = self._shard, None
+        if shard is not None:
+            shard.close()  # persists everything written so far
         if self._engine_fd is not None:
             os.close(self._engine_fd)  # drops the flock
             self._engine_fd = None
