@@ -7,7 +7,7 @@ Each store then answers dense queries through `EdgeStore.query`; the queries are
 vectors of chunks drawn at random, and the truth is an exact float32 search of all
 vectors in numpy. Recall@k = share of the true top k that the store returned.
 
-    python benchmarks/bench_vectors.py [--queries 300] [--repeats 2]
+    python benchmarks/bench_vectors.py [--queries 1000] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import json
 import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -129,7 +128,7 @@ def main() -> None:
                 runs[name].append(json.loads(out.stdout.splitlines()[-1]))
     keys = [k for k in next(iter(runs.values()))[0] if k != "points"]
     points = next(iter(runs.values()))[0]["points"]
-    table = Table(f"Dense vector storage, {points:,} real corpus points (medians of "
+    table = Table(f"HNSW graph and vector storage settings, {points:,} real corpus points (medians of "
                   f"{args.repeats} runs, {args.queries} queries)",
                   ["setting", *keys],
                   [[name, *(median([r[k] for r in rs]) for k in keys)]
@@ -142,4 +141,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
