@@ -27,6 +27,7 @@ QUERIES = ["retry an http request with exponential backoff", "parse a json docum
            "open a tls connection", "sort a slice in place", "walk a directory tree",
            "decode base64 data", "lock a mutex", "render a template", "split a string",
            "compute a sha256 hash"]
+TITLE = "How cost grows with the number of chunks"
 
 
 def query_times(folder: Path, vectors, rounds: int = 10) -> dict[str, list[float]]:
@@ -74,7 +75,7 @@ def bench(sizes: list[int], index_facts: dict | None, cache: Path = corpus.DEFAU
                      f"+ embed {embed_s:,.0f} projected)", f"{built['disk_mb']:,.0f}",
                      f"{median(times['plain']):.1f} / {pct(times['plain'], 95):.1f}",
                      f"{median(times['filtered']):.1f} / {pct(times['filtered'], 95):.1f}"])
-    return Table("How cost grows with the number of chunks",
+    return Table(TITLE,
                  ["chunks", "index time (s)", "index size on disk (MB)",
                   "Qdrant query p50 / p95 (ms)", "filtered p50 / p95 (ms)"], rows,
                  [f"embed projection: {tok_per_chunk:.0f} tokens/chunk at {tok_s:,.0f} tokens/s "

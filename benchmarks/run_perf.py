@@ -25,6 +25,7 @@ import bench_query
 import bench_scale
 import bench_store
 import corpus
+import plot_scaling
 from perf_common import PYTHON, REPO, Table, log, run_command
 
 START, END = "<!-- perf:start -->", "<!-- perf:end -->"
@@ -125,6 +126,7 @@ def main() -> None:
     out.with_suffix(".partial.md").unlink(missing_ok=True)
     if not args.no_write and not args.quick:
         write_section(REPO / "BENCHMARKS.md", report)
+        plot_scaling.plot(plot_scaling.read_rows(out), REPO / "docs" / "scaling.png", out.name)
 
 
 def render(quick: bool, tables: dict[str, Table], facts: dict, train: str, seconds: float) -> str:
@@ -137,6 +139,9 @@ def render(quick: bool, tables: dict[str, Table], facts: dict, train: str, secon
     parts = ["\n".join(head), summary(facts, tables).markdown()]
     parts += [tables[k].markdown() for k in ("index", "reindex", "warm", "cold", "encoder",
                                              "store", "scale")]
+    if not quick:  # main() draws it from this report once written
+        parts.append(f"![{bench_scale.TITLE}](docs/scaling.png)\n\n(the table above, drawn by "
+                     "`python benchmarks/plot_scaling.py`)\n")
     parts.append("### Training (benchmarks/bench_train.py)\n\n" + train)
     return "\n".join(parts)
 
