@@ -356,8 +356,23 @@ def _lexical_text(chunk: Chunk) -> str:
     return f"{chunk.path}\n{chunk.symbol}\n{chunk.code}"
 
 
+class _NoProgress:
+    """The progress bar of a quiet run (--json, -q, no terminal, the TUI), which
+    need not import tqdm: 60-90 ms on our 2-core machines, per re-index command."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, **values) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def _progress_bar(total: int, enabled: bool):
+    if not enabled:
+        return _NoProgress()
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="file", disable=not enabled, file=sys.stderr,
-                dynamic_ncols=True, desc="indexing")
+    return tqdm(total=total, unit="file", file=sys.stderr, dynamic_ncols=True, desc="indexing")
