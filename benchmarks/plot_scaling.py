@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench_scale import TITLE
+from perf_common import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 _NUMBER = r"([\d,.]+)"
 
 
