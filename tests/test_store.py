@@ -7,6 +7,7 @@ qdrant-client in local mode, the same client code that talks to a server.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -360,6 +361,27 @@ def test_filters_return_only_matching(shared, fusion, filters, expected):
     assert got <= want
     if fusion != "sparse":  # dense retrieval reaches every point that passes the filter
         assert got == want
+
+
+@pytest.mark.parametrize("fusion", ["blend", "rrf", "dbsf"])
+def test_a_filter_reaches_each_retriever_not_just_the_fused_list(store, fusion):
+    """A rare language beneath many closer chunks of another one: if the filter were
+    applied only after fusion, the retrievers' candidates (Fusion.candidates of them)
+    would all be python and the answer empty."""
+    near = unit(1)
+    points = []
+    for i in range(150):  # python chunks right at the query, sharing its words
+        v = near + 0.01 * unit(100 + i)
+        points.append(dataclasses.replace(
+            make_point(f"py/m{i}.py", "h", 0, 1, symbol=f"retry{i}", text="retry backoff"),
+            dense=v / np.linalg.norm(v)))
+    far = [make_point(f"go/f{i}.go", "h", 0, 1, language="go", text="retry backoff",
+                      seed=200 + i) for i in range(5)]
+    store.upsert(points + far)
+    hits = store.query(near, query_vector("retry backoff"), Filters(languages=["go"]), 3,
+                       Fusion(fusion, candidates=20))
+    assert len(hits) == 3
+    assert {h.payload["language"] for h in hits} == {"go"}
 
 
 def test_empty_path_list_matches_nothing(shared):
