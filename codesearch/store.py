@@ -465,8 +465,9 @@ class EdgeStore(_PayloadReads):
             return []
         else:
             # The filter goes at the root only: the engine applies it inside each
-            # prefetch too. Given to the prefetches as well, every candidate was tested
-            # twice, and filtered hybrid queries took 10-30% longer at 300k chunks.
+            # prefetch too (test_a_filter_reaches_each_retriever...). Given to the
+            # prefetches as well, every candidate was tested twice: 10-30% slower at
+            # 300k chunks in a direct probe, less end to end (BENCHMARKS.md).
             prefetch = [qe.Prefetch(limit=fusion.candidates, query=q, params=p)
                         for q, p in ((dense_q, graph), (sparse_q, None))]
             request = qe.QueryRequest(limit=limit, prefetches=prefetch, query=self._fuse(fusion),
