@@ -5,9 +5,10 @@ copied into fresh `EdgeStore`s, one per setting, each in a fresh process: upsert
 then the final optimize an index run ends with (HNSW graph and payload indexes).
 Each store then answers dense queries through `EdgeStore.query`; the queries are
 vectors of chunks drawn at random, and the truth is an exact float32 search of all
-vectors in numpy. Recall@k = share of the true top k that the store returned.
+vectors in numpy. Recall@k = share of the true top k that the store returned; the
+filtered recall is against the exact top 10 of the chunks the filter admits.
 
-    python benchmarks/bench_vectors.py [--queries 1000] [--repeats 2]
+    python benchmarks/bench_vectors.py [--queries 1000] [--repeats 2] [--settings 0 4]
 """
 
 from __future__ import annotations
@@ -25,17 +26,19 @@ import corpus
 import numpy as np
 from perf_common import PYTHON, Table, log, median
 
-from codesearch.store import EF_CONSTRUCT, EdgeStore, Filters, Fusion, Point
+from codesearch.store import EF_CONSTRUCT, QUANTIZE, EdgeStore, Filters, Fusion, Point
 
 PAYLOAD_FIELDS = ["path", "language", "kind", "symbol", "parent", "signature", "start_line",
                   "end_line", "code", "content_hash", "file_hash", "n_chunks", "ordinal",
                   "mtime_ns", "size"]
-# (name, float16 storage, ef_construct, search ef): the product's setting (Qdrant's
-# defaults) and the cheaper graphs tried.
-SETTINGS = [("ef_construct 100, ef 100 (product)", False, EF_CONSTRUCT, None),
-            ("ef_construct 64, ef 100", False, 64, 100),
-            ("ef_construct 64, ef 128", False, 64, 128),
-            ("float16, ef_construct 100, ef 128", True, 100, 128)]
+# (name, float16 storage, int8 quantization, ef_construct, search ef): the product's
+# setting and the others tried.
+SETTINGS = [("ef_construct 100, ef 100 (product)", False, QUANTIZE, EF_CONSTRUCT, None),
+            ("ef_construct 64, ef 100", False, QUANTIZE, 64, 100),
+            ("ef_construct 64, ef 128", False, QUANTIZE, 64, 128),
+            ("float16, ef_construct 100, ef 128", True, QUANTIZE, 100, 128),
+            (f"int8 quantization {'off' if QUANTIZE else 'on'}", False, not QUANTIZE,
+             EF_CONSTRUCT, None)]
 FILTER = Filters(languages=["python"], kinds=["method"])  # 8k of the corpus's 40k chunks
 
 
@@ -56,11 +59,13 @@ def corpus_points(index: Path) -> list[Point]:
     return sorted(points, key=lambda p: p.id)
 
 
-def one_setting(index: Path, float16: bool, ef_construct: int, ef: int, queries: int) -> dict:
+def one_setting(index: Path, float16: bool, quantize: bool, ef_construct: int, ef: int,
+                queries: int) -> dict:
     points = corpus_points(index)
     with tempfile.TemporaryDirectory() as folder:
         store = EdgeStore(Path(folder) / "qdrant", len(points[0].dense),
-                          ef_construct=ef_construct, search_ef=ef, float16=float16)
+                          ef_construct=ef_construct, search_ef=ef, float16=float16,
+                          quantize=quantize)
         t = time.perf_counter()
         for start in range(0, len(points), 256):
             store.upsert(points[start:start + 256])
@@ -77,12 +82,15 @@ def one_setting(index: Path, float16: bool, ef_construct: int, ef: int, queries:
 
         matrix = np.stack([p.dense for p in points])
         matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-        ids = [p.id for p in points]
+        ids = np.array([p.id for p in points])
+        admitted = np.array([p.payload["language"] in FILTER.languages
+                             and p.payload["kind"] in FILTER.kinds for p in points])
         drawn = np.random.default_rng(0).choice(len(points), queries, replace=False)
-        recall10 = recall100 = 0.0
+        recall10 = recall100 = filtered_recall10 = 0.0
         times, filtered = [], []
         for row in drawn:
-            truth = [ids[i] for i in np.argsort(-(matrix @ matrix[row]))[:100]]
+            scores = matrix @ matrix[row]
+            truth = ids[np.argsort(-scores)[:100]]
             t = time.perf_counter()
             hits = store.query(matrix[row], None, Filters(), 100, Fusion(method="dense"))
             times.append(time.perf_counter() - t)
@@ -90,13 +98,15 @@ def one_setting(index: Path, float16: bool, ef_construct: int, ef: int, queries:
             recall10 += len(set(got[:10]) & set(truth[:10])) / 10
             recall100 += len(set(got) & set(truth)) / 100
             t = time.perf_counter()
-            store.query(matrix[row], None, FILTER, 100, Fusion(method="dense"))
+            hits = store.query(matrix[row], None, FILTER, 100, Fusion(method="dense"))
             filtered.append(time.perf_counter() - t)
+            truth = ids[np.argsort(-np.where(admitted, scores, -np.inf))[:10]]
+            filtered_recall10 += len({h.id for h in hits[:10]} & set(truth)) / 10
         store.close()
     return {"points": len(points), "upsert s": upsert, "optimize s": optimize,
             "optimize CPU s": optimize_cpu, "recall@10": recall10 / queries,
-            "recall@100": recall100 / queries, "query p50 ms": median(times) * 1e3,
-            "filtered p50 ms": median(filtered) * 1e3,
+            "recall@100": recall100 / queries, "filtered recall@10": filtered_recall10 / queries,
+            "query p50 ms": median(times) * 1e3, "filtered p50 ms": median(filtered) * 1e3,
             "disk MB": disk / 1e6}
 
 
@@ -105,6 +115,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--cache", type=Path, default=corpus.DEFAULT_CACHE)
+    parser.add_argument("--settings", nargs="+", type=int, metavar="I",
+                        help="only these rows of SETTINGS (0: the product)")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # SETTING INDEX, here
     args = parser.parse_args()
     if args.one:
@@ -118,9 +130,10 @@ def main() -> None:
         # A copy: the store is opened for reading, which must not wait on or for anyone.
         copy = Path(folder) / "qdrant"
         shutil.copytree(index, copy)
-        runs: dict[str, list[dict]] = {name: [] for name, *_ in SETTINGS}
+        chosen = [SETTINGS[i] for i in args.settings] if args.settings else SETTINGS
+        runs: dict[str, list[dict]] = {name: [] for name, *_ in chosen}
         for i in range(args.repeats):  # settings interleaved: the machine drifts
-            for name, *_ in SETTINGS:
+            for name, *_ in chosen:
                 log(f"{name}, run {i + 1} of {args.repeats}")
                 out = subprocess.run([PYTHON, __file__, "--one", name, str(copy),
                                       "--queries", str(args.queries)],

@@ -21,7 +21,7 @@ from codesearch import sparse
 from codesearch.store import EdgeStore, Point, point_id
 
 BATCH = 1024
-VERSION = 2  # 2: chunks carry their folders (store.INDEXED_FIELDS "dirs")
+VERSION = 3  # 2: chunks carry their folders (store.INDEXED_FIELDS "dirs"); 3: int8 codes
 
 
 def source_points(tree: Path) -> list[tuple[dict, sparse.SparseVector]]:

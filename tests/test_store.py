@@ -20,6 +20,7 @@ from codesearch.sparse import SparseVector, document_vector, query_vector
 from codesearch.store import (
     EF_CONSTRUCT,
     META_ID,
+    QUANTIZE,
     ClientStore,
     EdgeStore,
     Filters,
@@ -520,3 +521,73 @@ def test_edge_graph_settings_are_kept_per_index(tmp_path: Path):
         assert hits[0].id == CORPUS[3].id
     finally:
         reopened.close()
+
+
+def test_edge_quantization_is_kept_per_index(tmp_path: Path):
+    def quantization(folder: Path) -> dict | None:
+        return json.loads((folder / "edge_config.json").read_text()).get("quantization_config")
+
+    EdgeStore(tmp_path / "default" / "qdrant", DIM).close()
+    assert quantization(tmp_path / "default" / "qdrant") == (
+        {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}} if QUANTIZE else None)
+    EdgeStore(tmp_path / "plain" / "qdrant", DIM, quantize=not QUANTIZE).close()
+    EdgeStore(tmp_path / "plain" / "qdrant", DIM).close()  # reopened: the index keeps its own
+    assert (quantization(tmp_path / "plain" / "qdrant") is None) == QUANTIZE
+
+
+def test_quantized_hits_carry_exact_cosines(tmp_path: Path):
+    """The graph is walked on int8 codes, but the scores a query returns (and fusion adds
+    up) are cosines of the float vectors: the engine rescores only when asked to."""
+    dim, n = 384, 7000  # past the engine's indexing threshold, so the optimize quantizes
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((n, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    folder = tmp_path / "qdrant"
+    store = EdgeStore(folder, dim, quantize=True)
+    try:
+        points = [Point(point_id(f"m{i}.py", "h", 0), vectors[i], SparseVector([1], [1.0]),
+                        {"path": f"m{i}.py", "language": "python", "kind": "function",
+                         "content_hash": f"c{i}", "ordinal": 0}) for i in range(n)]
+        for start in range(0, n, 1000):
+            store.upsert(points[start:start + 1000])
+        store.optimize()
+        assert list(folder.rglob("quantized.data")), "the optimize built no int8 codes"
+        index = {p.id: i for i, p in enumerate(points)}
+        for row in (5, 123, 4567):
+            for filters in (Filters(), Filters(languages=["python"])):
+                hits = store.query(vectors[row], None, filters, 10, Fusion(method="dense"))
+                assert hits[0].id == points[row].id
+                exact = vectors[[index[h.id] for h in hits]] @ vectors[row]
+                np.testing.assert_allclose([h.score for h in hits], exact, atol=1e-5)
+    finally:
+        store.close()
+
+
+def test_filtered_fields_are_indexed_in_ram_and_older_indexes_converted(tmp_path: Path):
+    """language and kind are tested at every point a filtered search visits: their
+    indexes live in RAM. An index made when they lived on disk is converted by the next
+    writer (an index run), never by a reader."""
+    import qdrant_edge as qe
+
+    def on_disk(store: EdgeStore) -> dict[str, bool]:
+        return {name: info.params.on_disk for name, info in store.shard.info().payload_schema.items()}
+
+    folder = tmp_path / "qdrant"
+    store = _fill(EdgeStore(folder, DIM))
+    assert on_disk(store) == {"language": False, "kind": False, "path": True, "dirs": True,
+                              "file_hash": True, "content_hash": True, "ordinal": True}
+    for name in ("language", "kind"):  # as an older codesearch made them
+        store.shard.update(qe.UpdateOperation.create_field_index(
+            name, qe.KeywordIndexParams(on_disk=True)))
+    store.close()
+    reader = EdgeStore(folder, None)
+    assert on_disk(reader)["language"] and on_disk(reader)["kind"]
+    reader.close()
+    writer = EdgeStore(folder, DIM)
+    try:
+        assert not on_disk(writer)["language"] and not on_disk(writer)["kind"]
+        hits = query(writer, dense=CORPUS[4].dense, filters=Filters(languages=["go"],
+                                                                     kinds=["method"]))
+        assert [h.id for h in hits] == [CORPUS[4].id]
+    finally:
+        writer.close()
