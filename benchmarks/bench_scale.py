@@ -21,7 +21,7 @@ import synthetic
 from perf_common import Table, load_encoder, log, median, pct
 
 from codesearch import sparse
-from codesearch.store import EdgeStore, Filters, Fusion
+from codesearch.store import PATH_DIRS, EdgeStore, Filters, Fusion
 
 QUERIES = ["retry an http request with exponential backoff", "parse a json document",
            "open a tls connection", "sort a slice in place", "walk a directory tree",
@@ -52,7 +52,7 @@ def meta() -> dict:
     from codesearch.indexer import model_meta
 
     return dict(model_meta(read_model_info(resolve_model_path(DEFAULT_MODEL))), complete=True,
-                generation=1, path_dirs=True)
+                generation=1, path_dirs=PATH_DIRS)
 
 
 def bench(sizes: list[int], index_facts: dict | None, cache: Path = corpus.DEFAULT_CACHE) -> Table:

@@ -21,7 +21,7 @@ from codesearch import sparse
 from codesearch.store import EdgeStore, Point, point_id
 
 BATCH = 1024
-VERSION = 3  # 2: chunks carry their folders (store.INDEXED_FIELDS "dirs"); 3: int8 codes
+VERSION = 4  # 2: chunks carry their folders; 3: int8 codes; 4: folder ids ("dir_ids")
 
 
 def source_points(tree: Path) -> list[tuple[dict, sparse.SparseVector]]:

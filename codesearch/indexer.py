@@ -39,7 +39,7 @@ from codesearch.embed import (
 from codesearch.errors import UserError
 from codesearch.locate import drop_store, index_dir, open_store, save_settings
 from codesearch.lock import IndexLock
-from codesearch.store import Point, Store, StoredFile, point_id
+from codesearch.store import PATH_DIRS, Point, Store, StoredFile, point_id
 from codesearch.walk import Skipped, SourceFile, WalkResult, read_source, walk
 
 # Chunks gathered before one embedding pass: large enough for well-filled length
@@ -190,7 +190,7 @@ class Indexer:
         todo = {f.path for f in plan.todo}
         s.files_unchanged = sum(1 for f in plan.walked.files
                                 if f.path not in todo and not plan.states[f.path].skipped)
-        if not meta.get("path_dirs"):  # made before chunks carried their folders (store.py)
+        if meta.get("path_dirs") != PATH_DIRS:  # made before chunks carried folder ids (store.py)
             t = time.perf_counter()
             store.add_dirs(path for path, state in plan.states.items()
                            if state.n_chunks and path not in plan.gone)
@@ -208,7 +208,7 @@ class Indexer:
             store.optimize()
         s.chunks_total = store.count()
         s.stage_seconds["store"] += time.perf_counter() - t
-        meta.update(complete=True, path_dirs=True,
+        meta.update(complete=True, path_dirs=PATH_DIRS,
                     indexed_at=datetime.now(UTC).isoformat(timespec="seconds"),
                     generation=int(meta.get("generation", 0)) + 1, files=s.files_seen,
                     chunks=s.chunks_total,

@@ -27,7 +27,7 @@ from codesearch.errors import UserError
 from codesearch.indexer import check_model
 from codesearch.languages import KNOWN_LANGUAGES
 from codesearch.locate import find_root, open_store, resolve_config
-from codesearch.store import Filters, Fusion, Store, folders_of
+from codesearch.store import PATH_DIRS, Filters, Fusion, Store, folders_of
 
 SNIPPET_LINES = 3
 # A query that is one code identifier (`parseCSV`, `LruCache.put`, `read_config`) is
@@ -149,7 +149,7 @@ class Searcher:
             if self._paths is None or meta.get("generation") != self._paths_generation:
                 self._paths = self.store.paths()
                 self._paths_generation = meta.get("generation")
-                self._by_dirs = bool(meta.get("path_dirs"))
+                self._by_dirs = meta.get("path_dirs") == PATH_DIRS
                 self._globs = {}
             if glob not in self._globs:
                 if len(self._globs) >= 64:

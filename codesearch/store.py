@@ -16,6 +16,7 @@ vectorless metadata point, which no vector query can ever return.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import uuid
@@ -38,12 +39,19 @@ META_ID = "00000000-0000-0000-0000-00000000c0de"
 # 40k chunks (BENCHMARKS.md, re-indexing). "language" and "kind" are held in RAM: a
 # filtered search tests them at every point it visits, and from disk those tests were
 # half of a filtered query's time at 300k chunks, while their few values load fast.
-# "dirs" holds every folder above a chunk's path ("a/b/c.py": "a", "a/b"), so that a path
-# glob filters on the few folders it covers whole instead of on every path it matches
-# (search.path_scope): at 1M chunks, a MatchAny of 7,775 exact paths cost 66 ms a query.
+# "dir_ids" holds an id of every folder above a chunk's path ("a/b/c.py": "a", "a/b"), so
+# that a path glob filters on the few folders it covers whole instead of on every path it
+# matches (search.path_scope): at 1M chunks, a MatchAny of 7,775 exact paths cost 66 ms a
+# query. Integers in RAM, not the folder names: tested at every point a search visits,
+# strings read from disk cost UTF-8 checks and hashing, and the same glob's dense search
+# took 40% less time on ids at 100k chunks (BENCHMARKS.md).
 INDEXED_FIELDS = {"path": "keyword", "language": "keyword in RAM", "kind": "keyword in RAM",
                   "file_hash": "keyword", "content_hash": "keyword", "ordinal": "integer",
-                  "dirs": "keyword"}
+                  "dir_ids": "integer in RAM"}
+# The index metadata's "path_dirs" when chunks carry "dir_ids"; an index without it (none,
+# or True: folder names, from an older codesearch) filters globs on exact paths until its
+# next index run adds the ids (indexer.py).
+PATH_DIRS = 2
 # Payload fields that describe a file's state.
 STATE_FIELDS = ["path", "file_hash", "n_chunks", "content_hash", "mtime_ns", "size", "skipped"]
 FILE_FIELDS = ["path", "file_hash", "n_chunks", "mtime_ns", "size", "skipped"]
@@ -56,11 +64,22 @@ def folders_of(path: str) -> list[str]:
     return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
+def folder_id(folder: str) -> int:
+    """A folder's id in "dir_ids": 63 bits of its name's hash. A collision could only let
+    a glob's filter admit a stray chunk, and search checks every hit against the matched
+    paths anyway."""
+    return int.from_bytes(hashlib.blake2b(folder.encode(), digest_size=8).digest(), "big") >> 1
+
+
+def folder_ids(path: str) -> list[int]:
+    return [folder_id(folder) for folder in folders_of(path)]
+
+
 def _with_dirs(point: Point) -> dict[str, Any]:
-    """The payload as stored: chunks also carry their folders (INDEXED_FIELDS)."""
+    """The payload as stored: chunks also carry their folders' ids (INDEXED_FIELDS)."""
     if point.dense is None or "path" not in point.payload:
         return point.payload
-    return {**point.payload, "dirs": folders_of(point.payload["path"])}
+    return {**point.payload, "dir_ids": folder_ids(point.payload["path"])}
 
 
 def point_id(path: str, file_hash: str, ordinal: int) -> str:
@@ -193,7 +212,7 @@ class Store(Protocol):
     def delete_path(self, path: str, keep_file_hash: str | None = None) -> None: ...
     def set_file_stat(self, path: str, mtime_ns: int, size: int) -> None: ...
     def add_dirs(self, paths: Iterable[str]) -> None:
-        """Give the chunks of an index made before "dirs" existed their folders."""
+        """Give the chunks of an index made before "dir_ids" existed their folders' ids."""
         ...
     def query(self, dense: np.ndarray | None, sparse: SparseVector | None, filters: Filters,
               limit: int, fusion: Fusion) -> list[ScoredHit]:
@@ -237,7 +256,8 @@ class _PayloadReads:
         m = self.models
         scope = [] if filters.paths is None else [
             m.FieldCondition(key=key, match=m.MatchAny(any=list(values)))
-            for key, values in (("path", filters.paths), ("dirs", filters.dirs)) if values]
+            for key, values in (("path", filters.paths),
+                                ("dir_ids", [folder_id(d) for d in filters.dirs])) if values]
         return (must + scope, []) if len(scope) == 1 else (must, scope)
 
     def ids_of_content(self, content_hashes: list[str]) -> dict[str, str]:
@@ -320,7 +340,8 @@ class EdgeStore(_PayloadReads):
         qe = self.qe
         kinds = {"keyword": qe.KeywordIndexParams(on_disk=True),
                  "keyword in RAM": qe.KeywordIndexParams(on_disk=False),
-                 "integer": qe.IntegerIndexParams(lookup=True, range=False, on_disk=True)}
+                 "integer": qe.IntegerIndexParams(lookup=True, range=False, on_disk=True),
+                 "integer in RAM": qe.IntegerIndexParams(lookup=True, range=False, on_disk=False)}
         # A no-op for an index that exists as asked; one made otherwise is converted.
         for name, kind in INDEXED_FIELDS.items():
             self._shard.update(qe.UpdateOperation.create_field_index(name, kinds[kind]))
@@ -448,7 +469,7 @@ class EdgeStore(_PayloadReads):
             self.shard.update(qe.UpdateOperation.set_payload_by_filter(
                 qe.Filter(must=[qe.FieldCondition(key="path", match=qe.MatchValue(path))],
                           must_not=[qe.IsEmptyCondition("content_hash")]),
-                {"dirs": folders_of(path)}))
+                {"dir_ids": folder_ids(path)}))
 
     def _filter(self, filters: Filters):
         qe = self.qe
@@ -596,7 +617,9 @@ class ClientStore(_PayloadReads):
                  "keyword in RAM": m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD,
                                                         on_disk=False),
                  "integer": m.IntegerIndexParams(type=m.IntegerIndexType.INTEGER, lookup=True,
-                                                 range=False, on_disk=True)}
+                                                 range=False, on_disk=True),
+                 "integer in RAM": m.IntegerIndexParams(type=m.IntegerIndexType.INTEGER,
+                                                        lookup=True, range=False, on_disk=False)}
         for name, kind in INDEXED_FIELDS.items():
             self.client.create_payload_index(self.collection, name, kinds[kind])
 
@@ -660,7 +683,7 @@ class ClientStore(_PayloadReads):
     def add_dirs(self, paths: Iterable[str]) -> None:
         m = self.m
         for path in paths:
-            self.client.set_payload(self.collection, {"dirs": folders_of(path)}, wait=True,
+            self.client.set_payload(self.collection, {"dir_ids": folder_ids(path)}, wait=True,
                                     points=m.Filter(must=[m.FieldCondition(
                                         key="path", match=m.MatchValue(value=path))], must_not=[
                                         m.IsEmptyCondition(is_empty=m.PayloadField(

@@ -701,15 +701,19 @@ def test_glob_by_folders_returns_what_exact_paths_return(tiny_index, tiny_encode
             assert (scope.dirs, scope.paths) == (["web"], [])
 
 
-def test_an_older_index_gets_folders_on_its_next_run(tiny_index, tiny_encoder):
+@pytest.mark.parametrize("flag", [None, True], ids=["no folders", "folder names"])
+def test_an_older_index_gets_folders_on_its_next_run(tiny_index, tiny_encoder, flag):
     root, config, _ = tiny_index
     store = open_store(root, config, tiny_encoder.info.dim)
     qe = store.qe
-    # As an index made before chunks carried their folders: no "dirs", no meta flag.
+    # As an index made before chunks carried folder ids: none, and no flag or the flag of
+    # folder names ("dirs", which an index made then holds instead).
     store.shard.update(qe.UpdateOperation.delete_payload_by_filter(
-        qe.Filter(must_not=[qe.IsEmptyCondition("content_hash")]), ["dirs"]))
+        qe.Filter(must_not=[qe.IsEmptyCondition("content_hash")]), ["dir_ids"]))
     meta = store.read_meta()
     del meta["path_dirs"]
+    if flag is not None:
+        meta["path_dirs"] = flag
     store.write_meta(meta)
     store.close()
     with Searcher(root, config, open_store(root, config), encoder=tiny_encoder) as searcher:

@@ -402,10 +402,10 @@ def _drop_dirs(store) -> None:
     if isinstance(store, EdgeStore):
         qe = store.qe
         store.shard.update(qe.UpdateOperation.delete_payload_by_filter(
-            qe.Filter(must_not=[qe.IsEmptyCondition("content_hash")]), ["dirs"]))
+            qe.Filter(must_not=[qe.IsEmptyCondition("content_hash")]), ["dir_ids"]))
     else:
         m = store.m
-        store.client.delete_payload(store.collection, ["dirs"], points=m.Filter(
+        store.client.delete_payload(store.collection, ["dir_ids"], points=m.Filter(
             must_not=[m.IsEmptyCondition(is_empty=m.PayloadField(key="content_hash"))]))
 
 
@@ -574,7 +574,7 @@ def test_filtered_fields_are_indexed_in_ram_and_older_indexes_converted(tmp_path
 
     folder = tmp_path / "qdrant"
     store = _fill(EdgeStore(folder, DIM))
-    assert on_disk(store) == {"language": False, "kind": False, "path": True, "dirs": True,
+    assert on_disk(store) == {"language": False, "kind": False, "path": True, "dir_ids": False,
                               "file_hash": True, "content_hash": True, "ordinal": True}
     for name in ("language", "kind"):  # as an older codesearch made them
         store.shard.update(qe.UpdateOperation.create_field_index(
